@@ -1,0 +1,69 @@
+//===- FlashKernelABI.h - Parameters of the generated flash kernel -*- C++ -*-===//
+//
+// Part of attnjit. The one place that fixes the parameter list of every
+// generated flash-attention kernel. The kernel emitter (kernels/) builds its
+// function signature from kFlashParams and the launcher (runtime/) fills a
+// FlashLaunchArgs in the same order; a unit test checks the PTX signature against
+// this table. Bump kFlashAbiVersion on any change: it is part of the cache key.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNJIT_RUNTIME_FLASHKERNELABI_H
+#define ATTNJIT_RUNTIME_FLASHKERNELABI_H
+
+#include <cstddef>
+#include <cstdint>
+
+namespace attnjit {
+
+inline constexpr int kFlashAbiVersion = 1;
+
+enum class AbiType { Ptr, I32, I64, F32 };
+
+struct AbiParam {
+  const char *name;
+  AbiType type;
+};
+
+/// Kernel parameters in order. Strides are in elements. Grid: x = ceil(Sq/blockM),
+/// y = num_heads, z = batch. Head h reads K/V head h / head_ratio.
+inline constexpr AbiParam kFlashParams[] = {
+    {"q", AbiType::Ptr},          {"k", AbiType::Ptr},
+    {"v", AbiType::Ptr},          {"o", AbiType::Ptr},
+    {"lse", AbiType::Ptr},        // fp32 [B, H, Sq] contiguous; may be null if unused
+    {"seqlen_q", AbiType::I32},   {"seqlen_k", AbiType::I32},
+    {"num_heads", AbiType::I32},  {"head_ratio", AbiType::I32},
+    {"q_batch_stride", AbiType::I64}, {"q_row_stride", AbiType::I64}, {"q_head_stride", AbiType::I64},
+    {"k_batch_stride", AbiType::I64}, {"k_row_stride", AbiType::I64}, {"k_head_stride", AbiType::I64},
+    {"v_batch_stride", AbiType::I64}, {"v_row_stride", AbiType::I64}, {"v_head_stride", AbiType::I64},
+    {"o_batch_stride", AbiType::I64}, {"o_row_stride", AbiType::I64}, {"o_head_stride", AbiType::I64},
+    {"scale_log2", AbiType::F32}, // softmax_scale * log2(e)
+};
+inline constexpr size_t kNumFlashParams = sizeof(kFlashParams) / sizeof(kFlashParams[0]);
+
+/// Host-side argument block, field order identical to kFlashParams.
+struct FlashLaunchArgs {
+  const void *q = nullptr, *k = nullptr, *v = nullptr;
+  void *o = nullptr;
+  void *lse = nullptr;
+  int32_t seqlenQ = 0, seqlenK = 0, numHeads = 0, headRatio = 1;
+  int64_t qBatchStride = 0, qRowStride = 0, qHeadStride = 0;
+  int64_t kBatchStride = 0, kRowStride = 0, kHeadStride = 0;
+  int64_t vBatchStride = 0, vRowStride = 0, vHeadStride = 0;
+  int64_t oBatchStride = 0, oRowStride = 0, oHeadStride = 0;
+  float scaleLog2 = 0;
+
+  /// Pointers to each field in kFlashParams order, as cuLaunchKernel wants them.
+  void fillParamPointers(void *out[kNumFlashParams]) {
+    void *ptrs[] = {&q, &k, &v, &o, &lse, &seqlenQ, &seqlenK, &numHeads, &headRatio,
+                    &qBatchStride, &qRowStride, &qHeadStride, &kBatchStride, &kRowStride,
+                    &kHeadStride, &vBatchStride, &vRowStride, &vHeadStride, &oBatchStride,
+                    &oRowStride, &oHeadStride, &scaleLog2};
+    static_assert(sizeof(ptrs) / sizeof(ptrs[0]) == kNumFlashParams, "ABI table mismatch");
+    for (size_t i = 0; i < kNumFlashParams; ++i)
+      out[i] = ptrs[i];
+  }
+};
+
+} // namespace attnjit
+
+#endif // ATTNJIT_RUNTIME_FLASHKERNELABI_H

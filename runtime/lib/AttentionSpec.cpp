@@ -1,0 +1,220 @@
+//===- AttentionSpec.cpp - Spec validation and canonical text -------------===//
+//
+// Part of attnjit.
+//
+//===----------------------------------------------------------------------===//
+#include "attnjit/Runtime/AttentionSpec.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <map>
+#include <vector>
+
+namespace attnjit {
+
+std::string_view toString(Variant v) {
+  switch (v) {
+  case Variant::Flash: return "flash";
+  case Variant::Sdpa: return "sdpa";
+  case Variant::Sage: return "sage";
+  }
+  return "?";
+}
+std::string_view toString(DType t) {
+  switch (t) {
+  case DType::F16: return "f16";
+  case DType::BF16: return "bf16";
+  case DType::F32: return "f32";
+  }
+  return "?";
+}
+std::string_view toString(MaskKind m) {
+  switch (m) {
+  case MaskKind::None: return "none";
+  case MaskKind::Bool: return "bool";
+  case MaskKind::Additive: return "additive";
+  }
+  return "?";
+}
+std::optional<Variant> parseVariant(std::string_view s) {
+  if (s == "flash") return Variant::Flash;
+  if (s == "sdpa") return Variant::Sdpa;
+  if (s == "sage") return Variant::Sage;
+  return std::nullopt;
+}
+std::optional<DType> parseDType(std::string_view s) {
+  if (s == "f16" || s == "fp16" || s == "float16") return DType::F16;
+  if (s == "bf16" || s == "bfloat16") return DType::BF16;
+  if (s == "f32" || s == "fp32" || s == "float32") return DType::F32;
+  return std::nullopt;
+}
+std::optional<MaskKind> parseMaskKind(std::string_view s) {
+  if (s == "none") return MaskKind::None;
+  if (s == "bool") return MaskKind::Bool;
+  if (s == "additive") return MaskKind::Additive;
+  return std::nullopt;
+}
+int dtypeSize(DType t) { return t == DType::F32 ? 4 : 2; }
+
+std::string KernelConfig::str() const {
+  return fmt::format("bm{}_bn{}_w{}_s{}", blockM, blockN, numWarps, stages);
+}
+
+bool isSupportedFlashHeadDim(int d) {
+  return d >= 32 && d <= 256 && d % 32 == 0;
+}
+
+int archComputeCapability(std::string_view arch) {
+  if (arch.size() < 5 || arch.substr(0, 3) != "sm_")
+    return -1;
+  std::string digits;
+  for (char c : arch.substr(3)) {
+    if (std::isdigit(static_cast<unsigned char>(c)))
+      digits += c;
+    else if (c == 'a' && &c == &arch.back())
+      break;
+    else
+      return -1;
+  }
+  if (digits.size() < 2)
+    return -1;
+  return std::atoi(digits.c_str());
+}
+
+std::string AttentionSpec::validate() const {
+  int cc = archComputeCapability(arch);
+  if (cc < 0)
+    return fmt::format("arch: expected sm_<NN>[a] (e.g. sm_80, sm_90a), got '{}'", arch);
+  if (cc < 80)
+    return fmt::format("arch: attnjit kernels need sm_80 or newer, got '{}'", arch);
+  switch (variant) {
+  case Variant::Flash:
+    if (!isSupportedFlashHeadDim(headDim))
+      return fmt::format("head_dim: flash supports 32, 64, 96, 128, 160, 192, 224, 256; got {}",
+                         headDim);
+    if (dtype == DType::F32)
+      return "dtype: flash supports f16 and bf16, got f32";
+    if (maskKind != MaskKind::None)
+      return "mask: flash takes no mask (use sdpa)";
+    if (dropout)
+      return "dropout: flash has no dropout (use sdpa)";
+    break;
+  case Variant::Sdpa:
+    if (headDim < 1 || headDim > 256)
+      return fmt::format("head_dim: sdpa supports 1..256, got {}", headDim);
+    break;
+  case Variant::Sage:
+    if (headDim != 64 && headDim != 128)
+      return fmt::format("head_dim: sage supports 64 and 128, got {}", headDim);
+    if (dtype == DType::F32)
+      return "dtype: sage supports f16 and bf16 inputs, got f32";
+    break;
+  }
+  if (config.blockM < 0 || config.blockN < 0 || config.numWarps < 0 || config.stages < 0)
+    return fmt::format("config: fields must be >= 0, got {}", config.str());
+  return {};
+}
+
+std::string AttentionSpec::canonical() const {
+  return fmt::format("variant={};head_dim={};causal={};dtype={};lse={};mask={};dropout={};"
+                     "arch={};block_m={};block_n={};warps={};stages={}",
+                     toString(variant), headDim, causal ? 1 : 0, toString(dtype),
+                     returnLse ? 1 : 0, toString(maskKind), dropout ? 1 : 0, arch,
+                     config.blockM, config.blockN, config.numWarps, config.stages);
+}
+
+std::string AttentionSpec::kernelName() const {
+  std::string a = arch;
+  a.erase(std::remove(a.begin(), a.end(), '_'), a.end());
+  std::string name = fmt::format("attnjit_{}_d{}{}_{}{}", toString(variant), headDim,
+                                 causal ? "_causal" : "", toString(dtype), returnLse ? "_lse" : "");
+  if (maskKind != MaskKind::None)
+    name += fmt::format("_mask{}", toString(maskKind));
+  if (dropout)
+    name += "_dropout";
+  return name + "_" + a;
+}
+
+static bool parseInt(std::string_view s, int &out) {
+  if (s.empty())
+    return false;
+  int sign = 1;
+  size_t i = 0;
+  if (s[0] == '-') {
+    sign = -1;
+    i = 1;
+  }
+  if (i == s.size())
+    return false;
+  long v = 0;
+  for (; i < s.size(); ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(s[i])))
+      return false;
+    v = v * 10 + (s[i] - '0');
+    if (v > 1 << 30)
+      return false;
+  }
+  out = static_cast<int>(sign * v);
+  return true;
+}
+
+std::optional<AttentionSpec> AttentionSpec::parse(std::string_view text, std::string *error) {
+  auto fail = [&](std::string msg) -> std::optional<AttentionSpec> {
+    if (error)
+      *error = std::move(msg);
+    return std::nullopt;
+  };
+  AttentionSpec spec;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find(';', pos);
+    if (end == std::string_view::npos)
+      end = text.size();
+    std::string_view item = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (item.empty())
+      continue;
+    size_t eq = item.find('=');
+    if (eq == std::string_view::npos)
+      return fail(fmt::format("spec: expected key=value, got '{}'", item));
+    std::string_view key = item.substr(0, eq), val = item.substr(eq + 1);
+    auto needInt = [&](int &dst) -> bool { return parseInt(val, dst); };
+    auto needBool = [&](bool &dst) -> bool {
+      if (val == "1" || val == "true") { dst = true; return true; }
+      if (val == "0" || val == "false") { dst = false; return true; }
+      return false;
+    };
+    bool ok = true;
+    if (key == "variant") {
+      auto v = parseVariant(val);
+      ok = v.has_value();
+      if (ok) spec.variant = *v;
+    } else if (key == "head_dim") ok = needInt(spec.headDim);
+    else if (key == "causal") ok = needBool(spec.causal);
+    else if (key == "dtype") {
+      auto d = parseDType(val);
+      ok = d.has_value();
+      if (ok) spec.dtype = *d;
+    } else if (key == "lse") ok = needBool(spec.returnLse);
+    else if (key == "mask") {
+      auto m = parseMaskKind(val);
+      ok = m.has_value();
+      if (ok) spec.maskKind = *m;
+    } else if (key == "dropout") ok = needBool(spec.dropout);
+    else if (key == "arch") spec.arch = std::string(val);
+    else if (key == "block_m") ok = needInt(spec.config.blockM);
+    else if (key == "block_n") ok = needInt(spec.config.blockN);
+    else if (key == "warps") ok = needInt(spec.config.numWarps);
+    else if (key == "stages") ok = needInt(spec.config.stages);
+    else
+      return fail(fmt::format("spec: unknown key '{}'", key));
+    if (!ok)
+      return fail(fmt::format("spec: bad value '{}' for key '{}'", val, key));
+  }
+  return spec;
+}
+
+} // namespace attnjit
