@@ -1,0 +1,183 @@
+//===- KernelRecord.cpp - CompiledKernel metadata <-> JSON ----------------===//
+//
+// Part of attnjit.
+//
+//===----------------------------------------------------------------------===//
+#include "KernelRecord.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace attnjit::detail {
+
+std::string joinPath(const std::string &dir, std::string_view name) {
+  std::string p = dir;
+  if (!p.empty() && p.back() != '/')
+    p += '/';
+  p += name;
+  return p;
+}
+
+int readWholeFile(const std::string &path, std::string &out) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0)
+    return errno;
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    return err;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return EISDIR;
+  }
+  out.resize(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::read(fd, out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return err;
+    }
+    if (n == 0)
+      break; // shrank under us; the readers' size checks report it
+    done += static_cast<size_t>(n);
+  }
+  out.resize(done);
+  ::close(fd);
+  return 0;
+}
+
+bool writeFileAtomically(const std::string &path, const std::string &tmpPath, const char *data,
+                         size_t size, std::string *error) {
+  auto fail = [&](const char *what, const std::string &target, int err, int fd) {
+    if (fd >= 0)
+      ::close(fd);
+    ::unlink(tmpPath.c_str());
+    if (error)
+      *error = std::string(what) + " " + target + ": " + std::strerror(err);
+    return false;
+  };
+  int fd = ::open(tmpPath.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return fail("cannot create", tmpPath, errno, -1);
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return fail("cannot write", tmpPath, n < 0 ? errno : EIO, fd);
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0)
+    return fail("cannot fsync", tmpPath, errno, fd);
+  if (::close(fd) != 0)
+    return fail("cannot close", tmpPath, errno, -1);
+  if (::rename(tmpPath.c_str(), path.c_str()) != 0)
+    return fail("cannot rename to", path, errno, -1);
+  // Make the rename itself durable; a failure here loses only durability.
+  std::string dirBuf = path;
+  const char *dir = ::dirname(dirBuf.data());
+  int dfd = ::open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return true;
+}
+
+nlohmann::json kernelRecordToJson(const CompiledKernel &kernel) {
+  nlohmann::json j = nlohmann::json::object();
+  // Start from the public metadata so tools see the same fields everywhere, then
+  // pin the ones this reader depends on under names it controls.
+  nlohmann::json pub = nlohmann::json::parse(kernel.metadataJson(), nullptr,
+                                             /*allow_exceptions=*/false);
+  if (pub.is_object())
+    j = std::move(pub);
+  j["spec"] = kernel.spec.canonical();
+  j["arch"] = kernel.spec.arch;
+  j["entry"] = kernel.entryName;
+  j["threads_per_block"] = kernel.threadsPerBlock;
+  j["shared_mem_bytes"] = kernel.sharedMemBytes;
+  j["abi_version"] = kernel.abiVersion;
+  j["compile_ms"] = kernel.compileMs;
+  j["ptx_bytes"] = kernel.ptx.size();
+  j["cubin_bytes"] = kernel.cubin.size();
+  return j;
+}
+
+bool kernelRecordFromJson(const nlohmann::json &j, size_t ptxBytes, size_t cubinBytes,
+                          CompiledKernel &out, std::string *error) {
+  auto fail = [&](std::string msg) {
+    if (error)
+      *error = std::move(msg);
+    return false;
+  };
+  if (!j.is_object())
+    return fail("metadata is not a JSON object");
+  auto str = [&](const char *name, std::string &dst) {
+    auto it = j.find(name);
+    if (it == j.end() || !it->is_string())
+      return false;
+    dst = it->get<std::string>();
+    return true;
+  };
+  auto integer = [&](const char *name, int64_t &dst) {
+    auto it = j.find(name);
+    if (it == j.end() || !it->is_number_integer())
+      return false;
+    dst = it->get<int64_t>();
+    return true;
+  };
+  std::string specText, arch;
+  if (!str("spec", specText))
+    return fail("metadata: missing string field 'spec'");
+  if (!str("arch", arch))
+    return fail("metadata: missing string field 'arch'");
+  std::string specError;
+  auto spec = AttentionSpec::parse(specText, &specError);
+  if (!spec)
+    return fail("metadata: unparseable spec '" + specText + "': " + specError);
+  if (spec->arch != arch)
+    return fail("metadata: arch '" + arch + "' differs from the spec's '" + spec->arch + "'");
+  out.spec = *spec;
+  if (!str("entry", out.entryName) || out.entryName.empty())
+    return fail("metadata: missing string field 'entry'");
+  int64_t threads, smem, abi, ptxLen, cubinLen;
+  if (!integer("threads_per_block", threads) || !integer("shared_mem_bytes", smem) ||
+      !integer("abi_version", abi) || !integer("ptx_bytes", ptxLen) ||
+      !integer("cubin_bytes", cubinLen))
+    return fail("metadata: missing integer field (threads_per_block, shared_mem_bytes, "
+                "abi_version, ptx_bytes or cubin_bytes)");
+  if (ptxLen != static_cast<int64_t>(ptxBytes) || cubinLen != static_cast<int64_t>(cubinBytes))
+    return fail("metadata: code sizes (ptx " + std::to_string(ptxLen) + ", cubin " +
+                std::to_string(cubinLen) + ") differ from the stored ones (ptx " +
+                std::to_string(ptxBytes) + ", cubin " + std::to_string(cubinBytes) + ")");
+  out.threadsPerBlock = static_cast<int>(threads);
+  out.sharedMemBytes = static_cast<int>(smem);
+  out.abiVersion = static_cast<int>(abi);
+  auto ms = j.find("compile_ms");
+  out.compileMs = (ms != j.end() && ms->is_number()) ? ms->get<double>() : 0.0;
+  // Informational ptxas statistics; absent in records of older writers.
+  auto optionalInt = [&](const char *name) {
+    auto it = j.find(name);
+    return (it != j.end() && it->is_number_integer()) ? it->get<int>() : -1;
+  };
+  out.registers = optionalInt("registers");
+  out.spillBytes = optionalInt("spill_bytes");
+  return true;
+}
+
+} // namespace attnjit::detail

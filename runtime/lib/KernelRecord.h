@@ -1,0 +1,70 @@
+//===- KernelRecord.h - Storing kernels: JSON records, files (private) -*- C++ -*-===//
+//
+// Part of attnjit. The disk cache and bundles store a kernel as a JSON object
+// (everything but the code) next to its PTX and cubin bytes, in files with
+// little-endian headers written atomically. Both use these helpers so that the
+// fields they write and the checks they make on reading stay in one place.
+// Private to attnjit_runtime.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNJIT_RUNTIME_LIB_KERNELRECORD_H
+#define ATTNJIT_RUNTIME_LIB_KERNELRECORD_H
+
+#include "attnjit/Runtime/CompiledKernel.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace attnjit::detail {
+
+inline void putU32(std::string &out, uint32_t v) {
+  for (int i = 0; i < 4; ++i)
+    out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+inline void putU64(std::string &out, uint64_t v) {
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+inline void setU64(std::string &out, size_t offset, uint64_t v) {
+  for (int i = 0; i < 8; ++i)
+    out[offset + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+inline uint32_t getU32(const char *p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i)
+    v |= uint32_t(uint8_t(p[i])) << (8 * i);
+  return v;
+}
+inline uint64_t getU64(const char *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i)
+    v |= uint64_t(uint8_t(p[i])) << (8 * i);
+  return v;
+}
+
+/// `dir` + "/" + `name` (no doubled slash).
+std::string joinPath(const std::string &dir, std::string_view name);
+/// Reads a whole file. Returns 0 on success, else errno (ENOENT: missing).
+int readWholeFile(const std::string &path, std::string &out);
+/// Writes `size` bytes to `tmpPath` (created exclusively, mode 0644), fsyncs
+/// it, renames it to `path` and fsyncs the directory. On failure removes
+/// `tmpPath`, sets *error (call, path, strerror) and returns false.
+bool writeFileAtomically(const std::string &path, const std::string &tmpPath, const char *data,
+                         size_t size, std::string *error);
+
+/// The kernel's metadataJson() fields plus the ones needed to rebuild it
+/// (spec, entry, threads, shared memory, ABI, compile time, code sizes).
+nlohmann::json kernelRecordToJson(const CompiledKernel &kernel);
+
+/// Rebuilds everything but ptx/cubin from `j` and checks that the recorded code
+/// sizes equal `ptxBytes`/`cubinBytes`. Returns false and sets *error on any
+/// missing, mistyped or inconsistent field; never throws.
+bool kernelRecordFromJson(const nlohmann::json &j, size_t ptxBytes, size_t cubinBytes,
+                          CompiledKernel &out, std::string *error);
+
+} // namespace attnjit::detail
+
+#endif // ATTNJIT_RUNTIME_LIB_KERNELRECORD_H
