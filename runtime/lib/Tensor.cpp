@@ -1,0 +1,205 @@
+//===- Tensor.cpp - Non-owning tensor views and DLPack --------------------===//
+//
+// Part of attnjit.
+//
+//===----------------------------------------------------------------------===//
+#include "attnjit/Runtime/Tensor.h"
+
+#include "attnjit/Runtime/Error.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+namespace attnjit {
+
+std::string_view toString(DeviceKind k) {
+  switch (k) {
+  case DeviceKind::Cuda: return "cuda";
+  case DeviceKind::Cpu: return "cpu";
+  }
+  return "?";
+}
+
+std::vector<int64_t> contiguousStrides(const std::vector<int64_t> &shape) {
+  std::vector<int64_t> strides(shape.size());
+  int64_t s = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    strides[i] = s;
+    s *= std::max<int64_t>(shape[i], 1);
+  }
+  return strides;
+}
+
+TensorView::TensorView(void *data, DType dtype, const std::vector<int64_t> &shape,
+                       const std::vector<int64_t> &strides, int device, DeviceKind kind)
+    : data_(data), dtype_(dtype), device_(device), kind_(kind) {
+  if (shape.size() > static_cast<size_t>(kMaxRank))
+    throw Error(ErrorKind::InvalidArgument,
+                fmt::format("tensor rank: at most {} dimensions are supported, got {}", kMaxRank,
+                            shape.size()));
+  if (!strides.empty() && strides.size() != shape.size())
+    throw Error(ErrorKind::InvalidArgument,
+                fmt::format("tensor strides: expected {} strides (one per dimension), got {}",
+                            shape.size(), strides.size()));
+  rank_ = static_cast<int>(shape.size());
+  std::vector<int64_t> st = strides.empty() ? contiguousStrides(shape) : strides;
+  std::copy(shape.begin(), shape.end(), shape_.begin());
+  std::copy(st.begin(), st.end(), strides_.begin());
+}
+
+//===----------------------------------------------------------------------===//
+// DLPack
+//===----------------------------------------------------------------------===//
+
+static std::string dlDeviceName(int type) {
+  switch (type) {
+  case kDLCPU: return "kDLCPU";
+  case kDLCUDA: return "kDLCUDA";
+  case kDLCUDAHost: return "kDLCUDAHost";
+  case kDLOpenCL: return "kDLOpenCL";
+  case kDLVulkan: return "kDLVulkan";
+  case kDLMetal: return "kDLMetal";
+  case kDLVPI: return "kDLVPI";
+  case kDLROCM: return "kDLROCM";
+  case kDLROCMHost: return "kDLROCMHost";
+  case kDLExtDev: return "kDLExtDev";
+  case kDLCUDAManaged: return "kDLCUDAManaged";
+  }
+  return "unknown";
+}
+
+static std::string dlDTypeName(DLDataType t) {
+  const char *code = "unknown";
+  switch (t.code) {
+  case kDLInt: code = "int"; break;
+  case kDLUInt: code = "uint"; break;
+  case kDLFloat: code = "float"; break;
+  case kDLOpaqueHandle: code = "opaque"; break;
+  case kDLBfloat: code = "bfloat"; break;
+  case kDLComplex: code = "complex"; break;
+  }
+  std::string name = fmt::format("{}{}", code, t.bits);
+  if (t.lanes != 1)
+    name += fmt::format("x{}", t.lanes);
+  return fmt::format("{} (code {}, bits {}, lanes {})", name, t.code, t.bits, t.lanes);
+}
+
+TensorView TensorView::fromDLPack(const DLTensor &t) {
+  DType dtype;
+  if (t.dtype.lanes == 1 && t.dtype.code == kDLFloat && t.dtype.bits == 16)
+    dtype = DType::F16;
+  else if (t.dtype.lanes == 1 && t.dtype.code == kDLBfloat && t.dtype.bits == 16)
+    dtype = DType::BF16;
+  else if (t.dtype.lanes == 1 && t.dtype.code == kDLFloat && t.dtype.bits == 32)
+    dtype = DType::F32;
+  else
+    throw Error(ErrorKind::InvalidArgument,
+                fmt::format("DLPack dtype: unsupported {}; attnjit takes float16, bfloat16 "
+                            "and float32",
+                            dlDTypeName(t.dtype)));
+
+  DeviceKind kind;
+  switch (t.device.device_type) {
+  case kDLCUDA:
+  case kDLCUDAManaged: kind = DeviceKind::Cuda; break;
+  case kDLCPU:
+  case kDLCUDAHost: kind = DeviceKind::Cpu; break;
+  default:
+    throw Error(ErrorKind::InvalidArgument,
+                fmt::format("DLPack device: unsupported {} ({}); attnjit takes kDLCUDA, "
+                            "kDLCUDAManaged, kDLCUDAHost and kDLCPU",
+                            dlDeviceName(t.device.device_type),
+                            static_cast<int>(t.device.device_type)));
+  }
+  if (t.ndim < 0 || t.ndim > kMaxRank)
+    throw Error(ErrorKind::InvalidArgument,
+                fmt::format("DLPack ndim: expected 0..{}, got {}", kMaxRank, t.ndim));
+  if (t.ndim > 0 && !t.shape)
+    throw Error(ErrorKind::InvalidArgument, "DLPack shape: null for a tensor of rank > 0");
+  std::vector<int64_t> shape(t.shape, t.shape + t.ndim);
+  std::vector<int64_t> strides;
+  if (t.strides)
+    strides.assign(t.strides, t.strides + t.ndim);
+  void *data = t.data ? static_cast<char *>(t.data) + t.byte_offset : nullptr;
+  return TensorView(data, dtype, shape, strides, t.device.device_id, kind);
+}
+
+DLTensor TensorView::toDLPack() const {
+  DLTensor t{};
+  t.data = data_;
+  t.device.device_type = kind_ == DeviceKind::Cuda ? kDLCUDA : kDLCPU;
+  t.device.device_id = device_;
+  t.ndim = rank_;
+  t.dtype.lanes = 1;
+  t.dtype.bits = static_cast<uint8_t>(dtypeSize(dtype_) * 8);
+  t.dtype.code = dtype_ == DType::BF16 ? kDLBfloat : kDLFloat;
+  // DLTensor's fields are non-const for historical reasons; consumers only read them.
+  t.shape = const_cast<int64_t *>(shape_.data());
+  t.strides = const_cast<int64_t *>(strides_.data());
+  t.byte_offset = 0;
+  return t;
+}
+
+//===----------------------------------------------------------------------===//
+// Queries
+//===----------------------------------------------------------------------===//
+
+int64_t TensorView::numel() const {
+  int64_t n = 1;
+  for (int i = 0; i < rank_; ++i)
+    n *= shape_[i];
+  return n;
+}
+
+bool TensorView::isContiguous() const {
+  int64_t expected = 1;
+  for (int i = rank_; i-- > 0;) {
+    if (shape_[i] == 1)
+      continue;
+    if (strides_[i] != expected)
+      return false;
+    expected *= shape_[i];
+  }
+  return true;
+}
+
+TensorView TensorView::permute(const std::vector<int> &perm) const {
+  std::vector<bool> seen(rank_, false);
+  bool ok = static_cast<int>(perm.size()) == rank_;
+  for (int p : perm) {
+    if (!ok || p < 0 || p >= rank_ || seen[p]) {
+      ok = false;
+      break;
+    }
+    seen[p] = true;
+  }
+  if (!ok)
+    throw Error(ErrorKind::InvalidArgument,
+                fmt::format("permute: [{}] is not a permutation of {} dimensions",
+                            fmt::join(perm, ", "), rank_));
+  TensorView r = *this;
+  for (int i = 0; i < rank_; ++i) {
+    r.shape_[i] = shape_[perm[i]];
+    r.strides_[i] = strides_[perm[i]];
+  }
+  return r;
+}
+
+std::pair<uintptr_t, uintptr_t> TensorView::byteExtent() const {
+  uintptr_t base = reinterpret_cast<uintptr_t>(data_);
+  if (numel() <= 0)
+    return {base, base};
+  int64_t last = 0;
+  for (int i = 0; i < rank_; ++i)
+    last += (shape_[i] - 1) * strides_[i];
+  return {base, base + static_cast<uintptr_t>((last + 1) * elementSize())};
+}
+
+std::string TensorView::str() const {
+  return fmt::format("{}[{}] strides [{}] {}:{} @{}", toString(dtype_), fmt::join(shape(), ", "),
+                     fmt::join(strides(), ", "), toString(kind_), device_, data_);
+}
+
+} // namespace attnjit

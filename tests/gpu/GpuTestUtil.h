@@ -1,0 +1,463 @@
+//===- GpuTestUtil.h - Helpers for the GPU tests -----------------*- C++ -*-===//
+//
+// Part of attnjit. Host-side pieces (16-bit float conversion, random data, a
+// float64 attention reference, accuracy metrics, poison checks) work without a
+// GPU and are unit-tested; device pieces (buffers, events, streams) need the
+// driver. Nothing here depends on Catch2, so tools may include it too.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNJIT_TESTS_GPU_GPUTESTUTIL_H
+#define ATTNJIT_TESTS_GPU_GPUTESTUTIL_H
+
+#include "attnjit/Runtime/AttentionSpec.h"
+#include "attnjit/Runtime/Driver.h"
+#include "attnjit/Runtime/Tensor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace attnjit::gputest {
+
+//===----------------------------------------------------------------------===//
+// 16-bit floats on the host
+//===----------------------------------------------------------------------===//
+
+inline float bf16ToFloat(uint16_t h) {
+  uint32_t u = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+/// Round to nearest even; NaN stays a (quiet) NaN.
+inline uint16_t floatToBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return static_cast<uint16_t>((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+inline float halfToFloat(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
+  uint32_t u;
+  if (exp == 0x1f) {
+    u = sign | 0x7f800000u | (mant << 13);
+  } else if (exp != 0) {
+    u = sign | ((exp + 112) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    u = sign;
+  } else { // subnormal: normalize
+    int e = -1;
+    do {
+      ++e;
+      mant <<= 1;
+    } while (!(mant & 0x400u));
+    u = sign | (uint32_t(112 - e) << 23) | ((mant & 0x3ffu) << 13);
+  }
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+/// Round to nearest even, with subnormals, overflow to infinity and NaN kept.
+inline uint16_t floatToHalf(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
+  uint32_t abs = u & 0x7fffffffu;
+  if (abs > 0x7f800000u)
+    return sign | 0x7e00u;
+  if (abs >= 0x477ff000u) // rounds to >= 65520: infinity
+    return sign | 0x7c00u;
+  if (abs < 0x38800000u) { // below the smallest normal half (2^-14)
+    if (abs < 0x33000000u) // below half the smallest subnormal: zero
+      return sign;
+    uint32_t exp = abs >> 23, mant = (abs & 0x7fffffu) | 0x800000u;
+    int shift = 126 - int(exp); // so that the result is in units of 2^-24
+    uint32_t r = mant >> shift, rem = mant & ((1u << shift) - 1), halfway = 1u << (shift - 1);
+    if (rem > halfway || (rem == halfway && (r & 1u)))
+      ++r;
+    return sign | static_cast<uint16_t>(r);
+  }
+  uint32_t r = abs - 0x38000000u; // rebias 127 -> 15
+  r += 0xfffu + ((r >> 13) & 1u);
+  return sign | static_cast<uint16_t>(r >> 13);
+}
+
+inline float to16Float(uint16_t h, DType t) {
+  return t == DType::BF16 ? bf16ToFloat(h) : halfToFloat(h);
+}
+inline uint16_t from16Float(float f, DType t) {
+  return t == DType::BF16 ? floatToBf16(f) : floatToHalf(f);
+}
+/// `f` rounded to what a `t` tensor can hold.
+inline float quantize(float f, DType t) { return to16Float(from16Float(f, t), t); }
+
+inline std::vector<uint16_t> encode16(const std::vector<float> &x, DType t) {
+  std::vector<uint16_t> r(x.size());
+  for (size_t i = 0; i < x.size(); ++i)
+    r[i] = from16Float(x[i], t);
+  return r;
+}
+inline std::vector<float> decode16(const std::vector<uint16_t> &x, DType t) {
+  std::vector<float> r(x.size());
+  for (size_t i = 0; i < x.size(); ++i)
+    r[i] = to16Float(x[i], t);
+  return r;
+}
+
+//===----------------------------------------------------------------------===//
+// Random data
+//===----------------------------------------------------------------------===//
+
+/// Normal(mean, stddev) values, deterministic for a seed.
+inline std::vector<float> randomNormal(size_t n, uint64_t seed, float stddev = 1.0f,
+                                       float mean = 0.0f) {
+  std::mt19937_64 gen(seed);
+  std::normal_distribution<float> dist(mean, stddev);
+  std::vector<float> r(n);
+  for (float &x : r)
+    x = dist(gen);
+  return r;
+}
+
+/// Uniform[lo, hi) values, deterministic for a seed.
+inline std::vector<float> randomUniform(size_t n, uint64_t seed, float lo = -1.0f,
+                                        float hi = 1.0f) {
+  std::mt19937_64 gen(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> r(n);
+  for (float &x : r)
+    x = dist(gen);
+  return r;
+}
+
+//===----------------------------------------------------------------------===//
+// float64 reference attention
+//===----------------------------------------------------------------------===//
+
+struct AttnShape {
+  int64_t batch = 1, heads = 1, kvHeads = 1, seqQ = 1, seqK = 1, headDim = 64;
+  bool causal = false;
+  double scale = 0; ///< 0: 1/sqrt(headDim)
+
+  double effectiveScale() const { return scale != 0 ? scale : 1.0 / std::sqrt(double(headDim)); }
+  int64_t qElems() const { return batch * seqQ * heads * headDim; }
+  int64_t kvElems() const { return batch * seqK * kvHeads * headDim; }
+  std::string str() const {
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "B=%lld H=%lld Hkv=%lld Sq=%lld Sk=%lld D=%lld%s",
+                  (long long)batch, (long long)heads, (long long)kvHeads, (long long)seqQ,
+                  (long long)seqK, (long long)headDim, causal ? " causal" : "");
+    return buf;
+  }
+};
+
+/// Causal visibility aligned bottom-right (FlashAttention-2): key j is visible
+/// to query i iff j <= i + Sk - Sq.
+inline bool causalVisible(int64_t i, int64_t j, int64_t seqQ, int64_t seqK) {
+  return j <= i + seqK - seqQ;
+}
+
+/// Reference attention in float64. q [B, Sq, H, D], k and v [B, Sk, Hkv, D],
+/// all contiguous BSHD; writes out [B, Sq, H, D] and, when given, lse
+/// [B, H, Sq] (natural log of the sum of exp(scaled scores)). Query head h
+/// reads key/value head h / (H / Hkv). A fully masked row gives 0 in out and
+/// -infinity in lse (the log of an empty sum).
+inline void referenceAttention(const AttnShape &s, const float *q, const float *k, const float *v,
+                               std::vector<double> &out, std::vector<double> *lse = nullptr) {
+  const int64_t B = s.batch, H = s.heads, Hkv = s.kvHeads, Sq = s.seqQ, Sk = s.seqK, D = s.headDim,
+                ratio = H / Hkv;
+  const double scale = s.effectiveScale();
+  out.assign(size_t(B * Sq * H * D), 0.0);
+  if (lse)
+    lse->assign(size_t(B * H * Sq), -std::numeric_limits<double>::infinity());
+  std::vector<double> scores(static_cast<size_t>(Sk)), acc(static_cast<size_t>(D));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h) {
+      int64_t hk = h / ratio;
+      for (int64_t i = 0; i < Sq; ++i) {
+        const float *qi = q + ((b * Sq + i) * H + h) * D;
+        double mx = -std::numeric_limits<double>::infinity();
+        int64_t visible = 0;
+        for (int64_t j = 0; j < Sk; ++j) {
+          if (s.causal && !causalVisible(i, j, Sq, Sk)) {
+            scores[size_t(j)] = -std::numeric_limits<double>::infinity();
+            continue;
+          }
+          const float *kj = k + ((b * Sk + j) * Hkv + hk) * D;
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d)
+            dot += double(qi[d]) * double(kj[d]);
+          scores[size_t(j)] = dot * scale;
+          mx = std::max(mx, scores[size_t(j)]);
+          ++visible;
+        }
+        double *o = out.data() + ((b * Sq + i) * H + h) * D;
+        if (visible == 0)
+          continue;
+        double sum = 0;
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t j = 0; j < Sk; ++j) {
+          if (scores[size_t(j)] == -std::numeric_limits<double>::infinity())
+            continue;
+          double p = std::exp(scores[size_t(j)] - mx);
+          sum += p;
+          const float *vj = v + ((b * Sk + j) * Hkv + hk) * D;
+          for (int64_t d = 0; d < D; ++d)
+            acc[size_t(d)] += p * double(vj[d]);
+        }
+        for (int64_t d = 0; d < D; ++d)
+          o[d] = acc[size_t(d)] / sum;
+        if (lse)
+          (*lse)[size_t((b * H + h) * Sq + i)] = mx + std::log(sum);
+      }
+    }
+}
+
+//===----------------------------------------------------------------------===//
+// Accuracy metrics
+//===----------------------------------------------------------------------===//
+
+struct Accuracy {
+  double relativeL2 = 0; ///< ||got - ref|| / ||ref||
+  double cosine = 1;     ///< <got, ref> / (||got|| ||ref||)
+  double maxAbsError = 0;
+  int64_t nonFinite = 0; ///< NaN or infinite values in got
+  std::string str() const {
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "rel_l2=%.3e cosine=%.6f max_abs=%.3e non_finite=%lld",
+                  relativeL2, cosine, maxAbsError, (long long)nonFinite);
+    return buf;
+  }
+};
+
+/// Compares `got` with the float64 reference. An all-zero reference gives
+/// relativeL2 = ||got|| and cosine 1 when got is all zero too.
+template <typename T>
+Accuracy compareToReference(const std::vector<double> &ref, const std::vector<T> &got) {
+  Accuracy a;
+  double diff2 = 0, ref2 = 0, got2 = 0, dot = 0;
+  size_t n = std::min(ref.size(), got.size());
+  for (size_t i = 0; i < n; ++i) {
+    double g = double(got[i]), r = ref[i];
+    if (!std::isfinite(g)) {
+      ++a.nonFinite;
+      continue;
+    }
+    double d = g - r;
+    diff2 += d * d;
+    ref2 += r * r;
+    got2 += g * g;
+    dot += g * r;
+    a.maxAbsError = std::max(a.maxAbsError, std::fabs(d));
+  }
+  a.relativeL2 = ref2 > 0 ? std::sqrt(diff2 / ref2) : std::sqrt(diff2);
+  a.cosine = (ref2 > 0 && got2 > 0) ? dot / std::sqrt(ref2 * got2) : (ref2 == got2 ? 1.0 : 0.0);
+  if (ref.size() != got.size() || a.nonFinite)
+    a.cosine = std::min(a.cosine, 0.0); // never let a short or NaN output pass
+  return a;
+}
+
+/// Relative L2 error of `got` against `ref`.
+template <typename T> double relativeL2(const std::vector<double> &ref, const std::vector<T> &got) {
+  return compareToReference(ref, got).relativeL2;
+}
+/// Cosine similarity of `got` and `ref`.
+template <typename T>
+double cosineSimilarity(const std::vector<double> &ref, const std::vector<T> &got) {
+  return compareToReference(ref, got).cosine;
+}
+
+//===----------------------------------------------------------------------===//
+// Poison: prove that every output element was written
+//===----------------------------------------------------------------------===//
+
+/// 0xFFFF is a NaN in both f16 and bf16 with every payload bit set, a value no
+/// arithmetic produces (hardware NaNs are canonical: 0x7FFF / 0x7E00).
+inline constexpr uint16_t kPoison16 = 0xFFFF;
+/// The fp32 counterpart (all bits set), for lse buffers.
+inline constexpr uint32_t kPoison32 = 0xFFFFFFFFu;
+inline constexpr unsigned char kPoisonByte = 0xFF;
+
+/// Index of the first element still holding the poison pattern, -1 if none.
+inline int64_t firstUnwritten(const std::vector<uint16_t> &data) {
+  for (size_t i = 0; i < data.size(); ++i)
+    if (data[i] == kPoison16)
+      return int64_t(i);
+  return -1;
+}
+inline int64_t firstUnwritten(const std::vector<uint32_t> &data) {
+  for (size_t i = 0; i < data.size(); ++i)
+    if (data[i] == kPoison32)
+      return int64_t(i);
+  return -1;
+}
+/// Number of elements still holding the poison pattern.
+template <typename T> int64_t countUnwritten(const std::vector<T> &data) {
+  T p = sizeof(T) == 2 ? T(kPoison16) : T(kPoison32);
+  return int64_t(std::count(data.begin(), data.end(), p));
+}
+/// Index of the first element of `data` outside `[begin, end)` (element
+/// offsets) that is *not* poison: a write out of bounds. -1 if none.
+template <typename T>
+int64_t firstWriteOutside(const std::vector<T> &data, size_t begin, size_t end) {
+  T p = sizeof(T) == 2 ? T(kPoison16) : T(kPoison32);
+  for (size_t i = 0; i < data.size(); ++i)
+    if ((i < begin || i >= end) && data[i] != p)
+      return int64_t(i);
+  return -1;
+}
+
+//===----------------------------------------------------------------------===//
+// Device helpers (need the driver and a current context)
+//===----------------------------------------------------------------------===//
+
+/// Uploads `host` into a new buffer.
+template <typename T> DeviceBuffer upload(const std::vector<T> &host) {
+  DeviceBuffer b(host.size() * sizeof(T));
+  b.copyFromHost(host.data(), host.size() * sizeof(T));
+  return b;
+}
+/// Downloads `count` elements (all of the buffer when count is 0).
+template <typename T> std::vector<T> download(const DeviceBuffer &b, size_t count = 0) {
+  if (!count)
+    count = b.size() / sizeof(T);
+  std::vector<T> host(count);
+  b.copyToHost(host.data(), count * sizeof(T));
+  return host;
+}
+/// A buffer of `bytes` filled with the poison pattern.
+inline DeviceBuffer poisonedBuffer(size_t bytes) {
+  DeviceBuffer b(bytes);
+  b.fill(kPoisonByte);
+  return b;
+}
+/// A view of `b` (contiguous when strides are empty).
+inline TensorView viewOf(const DeviceBuffer &b, DType t, const std::vector<int64_t> &shape,
+                         const std::vector<int64_t> &strides = {}, int device = 0) {
+  return TensorView(b.data(), t, shape, strides, device);
+}
+
+/// Random BSHD q/k/v quantized to `t`, uploaded, and an output buffer
+/// poisoned. hq/hk/hv hold the exact (quantized) values the GPU sees, so the
+/// reference differs from the kernel only by the kernel's own rounding.
+struct AttentionInputs {
+  AttnShape shape;
+  DType dtype = DType::BF16;
+  std::vector<float> hq, hk, hv;
+  DeviceBuffer q, k, v, out;
+
+  TensorView qView() const {
+    return viewOf(q, dtype, {shape.batch, shape.seqQ, shape.heads, shape.headDim});
+  }
+  TensorView kView() const {
+    return viewOf(k, dtype, {shape.batch, shape.seqK, shape.kvHeads, shape.headDim});
+  }
+  TensorView vView() const {
+    return viewOf(v, dtype, {shape.batch, shape.seqK, shape.kvHeads, shape.headDim});
+  }
+  TensorView outView() const {
+    return viewOf(out, dtype, {shape.batch, shape.seqQ, shape.heads, shape.headDim});
+  }
+  /// The output as floats.
+  std::vector<float> outHost() const { return decode16(download<uint16_t>(out), dtype); }
+  /// The float64 reference for these inputs.
+  std::vector<double> reference(std::vector<double> *lse = nullptr) const {
+    std::vector<double> r;
+    referenceAttention(shape, hq.data(), hk.data(), hv.data(), r, lse);
+    return r;
+  }
+};
+
+inline AttentionInputs makeAttentionInputs(const AttnShape &s, DType t, uint64_t seed) {
+  AttentionInputs in;
+  in.shape = s;
+  in.dtype = t;
+  auto gen = [&](int64_t n, uint64_t sd) {
+    std::vector<float> x = randomNormal(size_t(n), sd);
+    for (float &f : x)
+      f = quantize(f, t);
+    return x;
+  };
+  in.hq = gen(s.qElems(), seed * 3 + 1);
+  in.hk = gen(s.kvElems(), seed * 3 + 2);
+  in.hv = gen(s.kvElems(), seed * 3 + 3);
+  in.q = upload(encode16(in.hq, t));
+  in.k = upload(encode16(in.hk, t));
+  in.v = upload(encode16(in.hv, t));
+  in.out = poisonedBuffer(size_t(s.qElems()) * 2);
+  return in;
+}
+
+/// A stream created with CU_STREAM_NON_BLOCKING in the current context.
+class Stream {
+public:
+  Stream() {
+    CudaDriver &drv = CudaDriver::get();
+    drv.check(drv.cuStreamCreate(&stream_, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+  }
+  ~Stream() {
+    if (stream_)
+      CudaDriver::get().cuStreamDestroy(stream_);
+  }
+  Stream(const Stream &) = delete;
+  Stream &operator=(const Stream &) = delete;
+  CUstream get() const { return stream_; }
+  operator CUstream() const { return stream_; }
+  void sync() const {
+    CudaDriver &drv = CudaDriver::get();
+    drv.check(drv.cuStreamSynchronize(stream_), "cuStreamSynchronize");
+  }
+
+private:
+  CUstream stream_ = nullptr;
+};
+
+/// Median milliseconds of `fn` enqueued on `stream`, timed with CUDA events
+/// after `warmup` untimed runs.
+inline double medianMs(const std::function<void()> &fn, CUstream stream, int warmup = 5,
+                       int iters = 50) {
+  CudaDriver &drv = CudaDriver::get();
+  for (int i = 0; i < warmup; ++i)
+    fn();
+  CUevent start = nullptr, stop = nullptr;
+  drv.check(drv.cuEventCreate(&start, CU_EVENT_DEFAULT), "cuEventCreate");
+  drv.check(drv.cuEventCreate(&stop, CU_EVENT_DEFAULT), "cuEventCreate");
+  std::vector<double> times;
+  for (int i = 0; i < iters; ++i) {
+    drv.check(drv.cuEventRecord(start, stream), "cuEventRecord");
+    fn();
+    drv.check(drv.cuEventRecord(stop, stream), "cuEventRecord");
+    drv.check(drv.cuEventSynchronize(stop), "cuEventSynchronize");
+    float ms = 0;
+    drv.check(drv.cuEventElapsedTime(&ms, start, stop), "cuEventElapsedTime");
+    times.push_back(ms);
+  }
+  drv.cuEventDestroy(start);
+  drv.cuEventDestroy(stop);
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+/// Attention FLOPs, 4·B·H·Sq·Sk·D, halved when causal.
+inline double attentionFlops(const AttnShape &s) {
+  double f =
+      4.0 * double(s.batch) * double(s.heads) * double(s.seqQ) * double(s.seqK) * double(s.headDim);
+  return s.causal ? f / 2 : f;
+}
+
+} // namespace attnjit::gputest
+
+#endif // ATTNJIT_TESTS_GPU_GPUTESTUTIL_H
