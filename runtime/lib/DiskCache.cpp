@@ -120,6 +120,8 @@ bool alwaysCompileRequested() {
   return !(s.empty() || s == "0" || s == "false" || s == "off" || s == "no");
 }
 
+bool dumpDirRequested() { return envOrNull("ATTNJIT_DUMP_DIR") != nullptr; }
+
 CacheKeyInputs CacheKeyInputs::forSpec(const AttentionSpec &spec, std::string_view buildId) {
   CacheKeyInputs in;
   in.specCanonical = spec.canonical();
@@ -244,9 +246,12 @@ std::optional<CacheEntry> decodeCacheEntry(std::string_view bytes, std::string *
 DiskCache::DiskCache(std::shared_ptr<KernelProvider> compiler, std::string buildId,
                      std::string dir)
     : compiler_(std::move(compiler)), buildId_(std::move(buildId)), dir_(std::move(dir)),
-      alwaysCompile_(alwaysCompileRequested()) {
+      alwaysCompile_(alwaysCompileRequested()), dumpRequested_(dumpDirRequested()) {
   if (alwaysCompile_)
     logger().info("ATTNJIT_ALWAYS_COMPILE is set: the disk cache in {} is bypassed", dir_);
+  else if (dumpRequested_ && compiler_)
+    logger().info("ATTNJIT_DUMP_DIR is set: kernels are recompiled (and their cache entries "
+                  "refreshed) so that every stage is dumped");
 }
 
 DiskCache::~DiskCache() = default;
@@ -376,9 +381,14 @@ std::shared_ptr<const CompiledKernel> DiskCache::getKernel(const AttentionSpec &
   std::shared_ptr<const CompiledKernel> kernel;
   std::string error;
 
+  // With dumps requested the compiler must run, so an existing entry counts
+  // as missing and is refreshed.
+  const bool forceCompile = dumpRequested_ && compiler_;
+
   // Lock-free first look: the common case is a complete entry (renamed into
   // place whole), so readers never wait on a compile of another key.
-  ReadStatus status = readEntryFile(path, key, kernel, error);
+  ReadStatus status =
+      forceCompile ? ReadStatus::Missing : readEntryFile(path, key, kernel, error);
   if (status == ReadStatus::Hit) {
     hits_.fetch_add(1);
     return kernel;
@@ -408,7 +418,7 @@ std::shared_ptr<const CompiledKernel> DiskCache::getKernel(const AttentionSpec &
 
   // Another process may have written the entry while we waited for the lock.
   error.clear();
-  status = readEntryFile(path, key, kernel, error);
+  status = forceCompile ? ReadStatus::Missing : readEntryFile(path, key, kernel, error);
   if (status == ReadStatus::Hit) {
     hits_.fetch_add(1);
     return kernel;
@@ -429,6 +439,31 @@ std::shared_ptr<const CompiledKernel> DiskCache::getKernel(const AttentionSpec &
     memory_.emplace(key, kernel);
   }
   return kernel;
+}
+
+bool DiskCache::addCubin(const AttentionSpec &spec, const std::vector<uint8_t> &cubin) {
+  if (cubin.empty() || alwaysCompile_ || degraded_.load(std::memory_order_acquire))
+    return false;
+  const std::string key = keyFor(spec);
+  std::string error;
+  if (!ensureDirectory(error))
+    return false;
+  auto lock = FileLock::acquire(lockPath(key), &error);
+  if (!lock)
+    return false;
+  std::shared_ptr<const CompiledKernel> kernel;
+  if (readEntryFile(entryPath(key), key, kernel, error) != ReadStatus::Hit ||
+      !kernel->cubin.empty())
+    return false;
+  CompiledKernel updated = *kernel;
+  updated.cubin = cubin;
+  removeStaleTempFiles(key);
+  if (!writeEntryFile(key, updated, error)) {
+    logger().debug("disk cache: could not add a cubin to {}: {}", entryPath(key), error);
+    return false;
+  }
+  writes_.fetch_add(1);
+  return true;
 }
 
 //===----------------------------------------------------------------------===//

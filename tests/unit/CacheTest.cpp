@@ -363,6 +363,46 @@ TEST_CASE("ATTNJIT_ALWAYS_COMPILE=1 bypasses the cache", "[cache]") {
   CHECK(compiler->calls == 3);
 }
 
+TEST_CASE("ATTNJIT_DUMP_DIR makes every lookup compile and refresh the entry", "[cache]") {
+  ScratchDir dir;
+  auto compiler = std::make_shared<FakeCompiler>();
+  {
+    DiskCache cache(compiler, "b", dir.path());
+    REQUIRE(cache.getKernel(fakeSpec()));
+  }
+  ScopedEnv env("ATTNJIT_DUMP_DIR", (dir / "dumps").c_str());
+  DiskCache cache(compiler, "b", dir.path());
+  REQUIRE(cache.getKernel(fakeSpec()));
+  REQUIRE(cache.getKernel(fakeSpec()));
+  CHECK(compiler->calls == 3);
+  CHECK(cache.stats().writes == 2);
+  // A read-only cache cannot compile, so it still serves the entry.
+  DiskCache reader(nullptr, "b", dir.path());
+  CHECK(reader.getKernel(fakeSpec()));
+}
+
+TEST_CASE("addCubin fills in a PTX-only entry once", "[cache]") {
+  struct PtxOnly : KernelProvider {
+    std::string name() const override { return "ptx-only"; }
+    std::shared_ptr<const CompiledKernel> getKernel(const AttentionSpec &s) override {
+      CompiledKernel k = fakeKernel(s);
+      k.cubin.clear();
+      return std::make_shared<const CompiledKernel>(std::move(k));
+    }
+  };
+  ScratchDir dir;
+  DiskCache cache(std::make_shared<PtxOnly>(), "b", dir.path());
+  AttentionSpec spec = fakeSpec();
+  CHECK_FALSE(cache.addCubin(spec, {1, 2, 3})); // no entry yet
+  REQUIRE(cache.getKernel(spec)->cubin.empty());
+  CHECK(cache.addCubin(spec, {1, 2, 3}));
+  CHECK_FALSE(cache.addCubin(spec, {4, 5})); // already has one
+  auto k = DiskCache(nullptr, "b", dir.path()).getKernel(spec);
+  REQUIRE(k);
+  CHECK(k->cubin == std::vector<uint8_t>{1, 2, 3});
+  CHECK(k->ptx == fakeKernel(spec).ptx);
+}
+
 TEST_CASE("Compiler errors propagate and leave no entry or lock held", "[cache]") {
   struct Failing : KernelProvider {
     std::string name() const override { return "failing"; }

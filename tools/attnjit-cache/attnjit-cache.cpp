@@ -3,12 +3,15 @@
 // Part of attnjit.
 //
 //   attnjit-cache list|show KEY|verify|clear|stats [--json] [--dir D] [--ptx]
+//   attnjit-cache bundle FILE [--json]
 //
 // Exit status: 0 on success, 1 when verify finds corrupt entries or show/clear
 // fails, 2 on a usage error.
 //
 //===----------------------------------------------------------------------===//
+#include "attnjit/Runtime/Bundle.h"
 #include "attnjit/Runtime/DiskCache.h"
+#include "attnjit/Runtime/Error.h"
 
 #include <nlohmann/json.hpp>
 
@@ -34,6 +37,7 @@ const char *kUsage =
     "  verify      check every entry's checksum and metadata; exit 1 if any is corrupt\n"
     "  clear       remove every entry and stale temporary file (lock files stay)\n"
     "  stats       totals: entries, bytes, corrupt, by arch and build id\n"
+    "  bundle FILE the kernels of a bundle made by attnjit-aot (checks it)\n"
     "\n"
     "options:\n"
     "  --dir DIR   cache directory (default: $ATTNJIT_CACHE_DIR, else\n"
@@ -243,6 +247,31 @@ int cmdStats(const std::string &dir, bool asJson) {
   return 0;
 }
 
+int cmdBundle(const std::string &path, bool asJson) {
+  std::shared_ptr<BundleProvider> b;
+  try {
+    b = BundleProvider::load(path);
+  } catch (const Error &e) {
+    std::cerr << "attnjit-cache: " << e.what() << "\n";
+    return 1;
+  }
+  if (asJson) {
+    json arr = json::array();
+    for (const auto &k : b->kernels())
+      arr.push_back(json::parse(k->metadataJson()));
+    std::cout << json{{"bundle", path}, {"size_bytes", b->sizeBytes()}, {"kernels", arr}}.dump(2)
+              << "\n";
+    return 0;
+  }
+  std::printf("%s: %zu kernels, %s\n", path.c_str(), b->kernels().size(),
+              humanSize(b->sizeBytes()).c_str());
+  for (const auto &k : b->kernels())
+    std::printf("  %-7s %10s %10s  %s\n", k->spec.arch.c_str(), humanSize(k->ptx.size()).c_str(),
+                k->cubin.empty() ? "no cubin" : humanSize(k->cubin.size()).c_str(),
+                k->spec.canonical().c_str());
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -274,7 +303,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   const std::string &cmd = positional[0];
-  size_t want = cmd == "show" ? 2 : 1;
+  size_t want = (cmd == "show" || cmd == "bundle") ? 2 : 1;
   if (positional.size() != want) {
     std::cerr << "attnjit-cache: '" << cmd << "' takes " << (want - 1) << " argument(s)\n"
               << kUsage;
@@ -290,6 +319,8 @@ int main(int argc, char **argv) {
     return cmdClear(dir, asJson);
   if (cmd == "stats")
     return cmdStats(dir, asJson);
+  if (cmd == "bundle")
+    return cmdBundle(positional[1], asJson);
   std::cerr << "attnjit-cache: unknown command '" << cmd << "'\n" << kUsage;
   return 2;
 }

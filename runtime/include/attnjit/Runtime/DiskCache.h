@@ -27,7 +27,9 @@
 // readers therefore see a whole entry or none. Compiles of one key are
 // serialized across threads and processes by flock on `<key>.lock` (never
 // deleted). A directory that cannot be written degrades the cache to
-// memory-only with one warning.
+// memory-only with one warning. ATTNJIT_ALWAYS_COMPILE=1 bypasses the cache;
+// with ATTNJIT_DUMP_DIR set every lookup compiles (so every stage is dumped)
+// and refreshes the entry.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNJIT_RUNTIME_DISKCACHE_H
@@ -68,6 +70,10 @@ std::string defaultCacheDir();
 
 /// True when ATTNJIT_ALWAYS_COMPILE is set to anything but "", "0", "false", "off".
 bool alwaysCompileRequested();
+/// True when ATTNJIT_DUMP_DIR is set and not empty. The compiler then dumps
+/// every stage, so the cache compiles even when an entry exists (and rewrites
+/// it) instead of serving the entry without running the compiler.
+bool dumpDirRequested();
 
 /// Everything a cache key depends on. Nothing time- or path-dependent.
 struct CacheKeyInputs {
@@ -151,6 +157,13 @@ public:
   /// whatever the compiler throws; disk problems never throw.
   std::shared_ptr<const CompiledKernel> getKernel(const AttentionSpec &spec) override;
 
+  /// Stores `cubin` in the entry of `spec` when that entry has none (the
+  /// compiler found no ptxas), so that later processes load the cubin instead
+  /// of JIT-compiling the PTX in the driver. Meant for a runtime that linked
+  /// the PTX with cuLink* for exactly spec.arch. False when there is no valid
+  /// entry, it already has a cubin, or it cannot be written.
+  bool addCubin(const AttentionSpec &spec, const std::vector<uint8_t> &cubin);
+
   std::string keyFor(const AttentionSpec &spec) const { return computeCacheKey(spec, buildId_); }
   std::string entryPath(std::string_view key) const;
   std::string lockPath(std::string_view key) const;
@@ -191,6 +204,7 @@ private:
   std::string buildId_;
   std::string dir_;
   bool alwaysCompile_;
+  bool dumpRequested_;
 
   std::atomic<bool> degraded_{false};
   std::once_flag degradeWarning_;
