@@ -1,0 +1,174 @@
+//===- AttnOps.td - attn.flash, attn.sdpa, attn.sage -------*- tablegen -*-===//
+//
+// Part of attnjit. One op per attention variant. The operand types are checked
+// by the C++ verifiers (AttnOps.cpp) so that every message names the operand,
+// the expected and the found value.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNJIT_DIALECT_ATTN_ATTNOPS_TD
+#define ATTNJIT_DIALECT_ATTN_ATTNOPS_TD
+
+include "attnjit/Dialect/Attn/AttnDialect.td"
+include "attnjit/Dialect/Attn/AttnAttrs.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/OpBase.td"
+
+//===----------------------------------------------------------------------===//
+// Shared pieces
+//===----------------------------------------------------------------------===//
+
+// q, k, v, out: [B, S, H, D] (bshd, strided) or [B, H, S, D] (bhsd), D static.
+def Attn_QKVMemRef : Type<IsMemRefTypePred, "memref (q, k, v or out)",
+                          "::mlir::MemRefType">;
+// lse: fp32 [B, H, Sq].
+def Attn_LseMemRef : Type<IsMemRefTypePred, "memref (lse)", "::mlir::MemRefType">;
+// mask: i1 or additive float; [B, Sk], [B, Sq, Sk] or [B, H, Sq, Sk].
+def Attn_MaskMemRef : Type<IsMemRefTypePred, "memref (mask)", "::mlir::MemRefType">;
+
+defvar Attn_CommonClassDecl = [{
+    /// softmax_scale when set, else 1/sqrt(head_dim).
+    float getEffectiveScale();
+    /// The static last dim of q.
+    int64_t getHeadDim();
+  }];
+
+class Attn_AttentionOp<string mnemonic, list<Trait> traits = []>
+    : Attn_Op<mnemonic, !listconcat(traits,
+        [DeclareOpInterfaceMethods<MemoryEffectsOpInterface>])> {
+  let hasVerifier = 1;
+  let extraClassDeclaration = Attn_CommonClassDecl;
+}
+
+//===----------------------------------------------------------------------===//
+// attn.flash
+//===----------------------------------------------------------------------===//
+
+def Attn_FlashOp : Attn_AttentionOp<"flash"> {
+  let summary = "FlashAttention forward: out = softmax(scale * q k^T) v";
+  let description = [{
+    Computes attention with an online softmax (FlashAttention-2/3 structure).
+    Batch, sequence lengths and head counts are run-time values; head_dim (the
+    last dim, stride 1) is static and one of 32, 64, 96, 128, 160, 192, 224,
+    256. Element types: f16 or bf16, the same for q, k, v and out. Grouped-query
+    attention: query head h reads key/value head h / (num_heads / num_kv_heads).
+    The optional `lse` output receives the fp32 log-sum-exp, [B, H, Sq].
+
+    Attributes: `causal` (unit), `softmax_scale` (f32, default
+    1/sqrt(head_dim)), `num_heads`, `num_kv_heads` (num_heads must be a multiple
+    of num_kv_heads), `layout` (#attn.layout<bshd|bhsd|strided>; `strided`
+    means logical [B, S, H, D] dims with the strides of the memref's strided
+    layout) and an optional tiling hint `config`.
+
+    ```mlir
+    attn.flash ins(%q, %k, %v : memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>,
+                                memref<?x?x?x128xbf16>)
+               outs(%o : memref<?x?x?x128xbf16>)
+               lse(%lse : memref<?x?x?xf32>)
+               {causal, layout = #attn.layout<bshd>, num_heads = 32 : i64,
+                num_kv_heads = 8 : i64,
+                config = #attn.config<block_m = 128, block_n = 64, warps = 8, stages = 2>}
+    ```
+  }];
+  let arguments = (ins Attn_QKVMemRef:$q, Attn_QKVMemRef:$k, Attn_QKVMemRef:$v,
+                       Attn_QKVMemRef:$out, Optional<Attn_LseMemRef>:$lse,
+                       UnitAttr:$causal,
+                       OptionalAttr<F32Attr>:$softmax_scale,
+                       I64Attr:$num_heads, I64Attr:$num_kv_heads,
+                       Attn_LayoutAttr:$layout,
+                       OptionalAttr<Attn_ConfigAttr>:$config);
+  let assemblyFormat = [{
+    `ins` `(` $q `,` $k `,` $v `:` type($q) `,` type($k) `,` type($v) `)`
+    `outs` `(` $out `:` type($out) `)`
+    (`lse` `(` $lse^ `:` type($lse) `)`)?
+    attr-dict
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// attn.sdpa
+//===----------------------------------------------------------------------===//
+
+def Attn_SdpaOp : Attn_AttentionOp<"sdpa", [AttrSizedOperandSegments]> {
+  let summary = "Scaled dot-product attention with optional mask and dropout";
+  let description = [{
+    The general attention of torch's scaled_dot_product_attention: like
+    `attn.flash`, plus f32 inputs, any head_dim in 1..256, an optional `mask`
+    and `dropout_p` in [0, 1). The mask is i1 (true = attend) or additive
+    (the input element type or f32), of rank 2 ([B, Sk]), 3 ([B, Sq, Sk]) or
+    4 ([B, H, Sq, Sk]); a dim of size 1 broadcasts.
+
+    ```mlir
+    attn.sdpa ins(%q, %k, %v : memref<?x?x?x80xf16>, memref<?x?x?x80xf16>,
+                               memref<?x?x?x80xf16>)
+              mask(%m : memref<?x?x?x?xi1>)
+              outs(%o : memref<?x?x?x80xf16>)
+              {dropout_p = 1.000000e-01 : f32, layout = #attn.layout<bhsd>,
+               num_heads = 16 : i64, num_kv_heads = 16 : i64}
+    ```
+  }];
+  let arguments = (ins Attn_QKVMemRef:$q, Attn_QKVMemRef:$k, Attn_QKVMemRef:$v,
+                       Optional<Attn_MaskMemRef>:$mask,
+                       Attn_QKVMemRef:$out, Optional<Attn_LseMemRef>:$lse,
+                       UnitAttr:$causal,
+                       OptionalAttr<F32Attr>:$softmax_scale,
+                       I64Attr:$num_heads, I64Attr:$num_kv_heads,
+                       Attn_LayoutAttr:$layout,
+                       OptionalAttr<F32Attr>:$dropout_p,
+                       OptionalAttr<Attn_ConfigAttr>:$config);
+  let assemblyFormat = [{
+    `ins` `(` $q `,` $k `,` $v `:` type($q) `,` type($k) `,` type($v) `)`
+    (`mask` `(` $mask^ `:` type($mask) `)`)?
+    `outs` `(` $out `:` type($out) `)`
+    (`lse` `(` $lse^ `:` type($lse) `)`)?
+    attr-dict
+  }];
+  let extraClassDeclaration = Attn_CommonClassDecl # [{
+    /// dropout_p when set, else 0.
+    float getDropoutProbability();
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// attn.sage
+//===----------------------------------------------------------------------===//
+
+def Attn_SageOp : Attn_AttentionOp<"sage"> {
+  let summary = "SageAttention: INT8 q k^T, FP8 P*V";
+  let description = [{
+    Quantized attention (SageAttention2 structure): Q and K quantized to INT8
+    with one scale per `granularity` group (default per_thread; softmax_scale
+    and log2(e) folded into Q's scale), K smoothed by subtracting its mean over
+    tokens when `smooth_k` (default true), V and P in FP8 e4m3, P*V accumulated
+    per `pv_accum` (default fp32_fp32: per KV block, then into an FP32 buffer).
+    head_dim 64 or 128; f16 or bf16 inputs. Other attributes as `attn.flash`.
+
+    ```mlir
+    attn.sage ins(%q, %k, %v : memref<?x?x?x128xf16>, memref<?x?x?x128xf16>,
+                               memref<?x?x?x128xf16>)
+              outs(%o : memref<?x?x?x128xf16>)
+              {granularity = #attn.granularity<per_warp>, layout = #attn.layout<bshd>,
+               num_heads = 24 : i64, num_kv_heads = 24 : i64,
+               pv_accum = #attn.pv_accum<fp32>, smooth_k = false}
+    ```
+  }];
+  let arguments = (ins Attn_QKVMemRef:$q, Attn_QKVMemRef:$k, Attn_QKVMemRef:$v,
+                       Attn_QKVMemRef:$out, Optional<Attn_LseMemRef>:$lse,
+                       UnitAttr:$causal,
+                       OptionalAttr<F32Attr>:$softmax_scale,
+                       I64Attr:$num_heads, I64Attr:$num_kv_heads,
+                       Attn_LayoutAttr:$layout,
+                       DefaultValuedAttr<Attn_GranularityAttr,
+                         "::mlir::attn::Granularity::per_thread">:$granularity,
+                       DefaultValuedAttr<BoolAttr, "true">:$smooth_k,
+                       DefaultValuedAttr<Attn_PVAccumAttr,
+                         "::mlir::attn::PVAccum::fp32_fp32">:$pv_accum,
+                       OptionalAttr<Attn_ConfigAttr>:$config);
+  let assemblyFormat = [{
+    `ins` `(` $q `,` $k `,` $v `:` type($q) `,` type($k) `,` type($v) `)`
+    `outs` `(` $out `:` type($out) `)`
+    (`lse` `(` $lse^ `:` type($lse) `)`)?
+    attr-dict
+  }];
+}
+
+#endif // ATTNJIT_DIALECT_ATTN_ATTNOPS_TD

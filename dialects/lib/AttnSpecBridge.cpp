@@ -1,0 +1,209 @@
+//===- AttnSpecBridge.cpp - AttentionSpec <-> attn ops --------------------===//
+//
+// Part of attnjit. The spec is the compiler's input (DESIGN.md, data flow);
+// these two functions turn it into the attn module the pipeline lowers and
+// read it back off an op parsed from text.
+//
+//===----------------------------------------------------------------------===//
+#include "attnjit/Dialect/Attn/AttnSpecBridge.h"
+#include "attnjit/Dialect/Attn/AttnDialect.h"
+#include "attnjit/Dialect/Attn/AttnOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Verifier.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+
+namespace attnjit {
+
+namespace {
+
+/// dropout_p written by buildAttnModule when spec.dropout: any value in (0, 1)
+/// marks dropout as enabled; the kernel takes the probability at run time.
+constexpr float kPlaceholderDropoutP = 0.5f;
+
+std::optional<DType> dtypeOf(Type type) {
+  if (type.isF16())
+    return DType::F16;
+  if (type.isBF16())
+    return DType::BF16;
+  if (type.isF32())
+    return DType::F32;
+  return std::nullopt;
+}
+
+Type elementTypeOf(MLIRContext &ctx, DType dtype) {
+  switch (dtype) {
+  case DType::F16:
+    return Float16Type::get(&ctx);
+  case DType::BF16:
+    return BFloat16Type::get(&ctx);
+  case DType::F32:
+    return Float32Type::get(&ctx);
+  }
+  return {};
+}
+
+/// Fields common to the three ops.
+template <typename OpTy>
+LogicalResult readCommon(OpTy op, AttentionSpec &spec) {
+  MemRefType q = op.getQ().getType();
+  if (q.getRank() != 4 || q.isDynamicDim(3))
+    return op.emitOpError() << "cannot read a spec: 'q' must be a rank-4 memref with a "
+                               "static head_dim, got "
+                            << q;
+  std::optional<DType> dtype = dtypeOf(q.getElementType());
+  if (!dtype)
+    return op.emitOpError() << "cannot read a spec: element type of 'q' must be f16, "
+                               "bf16 or f32, got "
+                            << q.getElementType();
+  spec.headDim = static_cast<int>(q.getDimSize(3));
+  spec.dtype = *dtype;
+  spec.causal = op.getCausal();
+  spec.returnLse = static_cast<bool>(op.getLse());
+  spec.arch = attn::AttnDialect::getTargetArch(op).str();
+  if (attn::ConfigAttr config = op.getConfigAttr()) {
+    spec.config.blockM = static_cast<int>(config.getBlockM());
+    spec.config.blockN = static_cast<int>(config.getBlockN());
+    spec.config.numWarps = static_cast<int>(config.getWarps());
+    spec.config.stages = static_cast<int>(config.getStages());
+  }
+  return success();
+}
+
+} // namespace
+
+FailureOr<AttentionSpec> specFromOp(Operation *op) {
+  AttentionSpec spec;
+  LogicalResult result =
+      llvm::TypeSwitch<Operation *, LogicalResult>(op)
+          .Case([&](attn::FlashOp flash) {
+            spec.variant = Variant::Flash;
+            return readCommon(flash, spec);
+          })
+          .Case([&](attn::SdpaOp sdpa) {
+            spec.variant = Variant::Sdpa;
+            if (failed(readCommon(sdpa, spec)))
+              return failure();
+            if (Value mask = sdpa.getMask())
+              spec.maskKind = cast<MemRefType>(mask.getType()).getElementType().isInteger(1)
+                                  ? MaskKind::Bool
+                                  : MaskKind::Additive;
+            spec.dropout = sdpa.getDropoutProbability() > 0.0f;
+            return success();
+          })
+          .Case([&](attn::SageOp sage) {
+            spec.variant = Variant::Sage;
+            return readCommon(sage, spec);
+          })
+          .Default([](Operation *other) {
+            return other->emitError()
+                   << "expected attn.flash, attn.sdpa or attn.sage, got '"
+                   << other->getName() << "'";
+          });
+  if (failed(result))
+    return failure();
+  return spec;
+}
+
+OwningOpRef<ModuleOp> buildAttnModule(MLIRContext &ctx, const AttentionSpec &spec) {
+  ctx.getOrLoadDialect<attn::AttnDialect>();
+  ctx.getOrLoadDialect<func::FuncDialect>();
+  ctx.getOrLoadDialect<memref::MemRefDialect>();
+  Location loc = FileLineColLoc::get(&ctx, spec.kernelName(), 0, 0);
+
+  // Everything else a kernel cannot run (head_dim, dtype, arch) is rejected by
+  // the op verifiers and the attn.target check when the module is verified;
+  // these fields have no operand to carry them on flash and sage.
+  if (spec.variant != Variant::Sdpa && (spec.maskKind != MaskKind::None || spec.dropout)) {
+    emitError(loc) << "invalid attention spec: mask and dropout need variant sdpa, got "
+                   << StringRef(toString(spec.variant)) << " with mask="
+                   << StringRef(toString(spec.maskKind))
+                   << ", dropout=" << (spec.dropout ? 1 : 0);
+    return nullptr;
+  }
+  const KernelConfig &config = spec.config;
+  bool anyConfig = config.blockM || config.blockN || config.numWarps || config.stages;
+  if (anyConfig && !config.isComplete()) {
+    emitError(loc) << "invalid attention spec: config must have all of block_m, block_n, "
+                      "warps, stages > 0 or all zero, got "
+                   << config.str();
+    return nullptr;
+  }
+
+  OpBuilder builder(&ctx);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(builder, loc);
+  (*module)->setAttr(attn::AttnDialect::getTargetAttrName(), builder.getStringAttr(spec.arch));
+
+  Type elt = elementTypeOf(ctx, spec.dtype);
+  int64_t dyn = ShapedType::kDynamic;
+  auto qkvType = MemRefType::get({dyn, dyn, dyn, spec.headDim}, elt);
+  auto lseType = MemRefType::get({dyn, dyn, dyn}, builder.getF32Type());
+  // The mask's rank and broadcasting are run-time (its strides); [B, H, Sq, Sk].
+  MemRefType maskType;
+  if (spec.variant == Variant::Sdpa && spec.maskKind != MaskKind::None)
+    maskType = MemRefType::get({dyn, dyn, dyn, dyn}, spec.maskKind == MaskKind::Bool
+                                                         ? builder.getI1Type()
+                                                         : elt);
+
+  SmallVector<Type> argTypes = {qkvType, qkvType, qkvType};
+  if (maskType)
+    argTypes.push_back(maskType);
+  argTypes.push_back(qkvType);
+  if (spec.returnLse)
+    argTypes.push_back(lseType);
+
+  builder.setInsertionPointToEnd(module->getBody());
+  auto func = func::FuncOp::create(builder, loc, spec.kernelName(),
+                                   builder.getFunctionType(argTypes, {}));
+  Block *body = func.addEntryBlock();
+  builder.setInsertionPointToStart(body);
+  ValueRange args = body->getArguments();
+  Value q = args[0], k = args[1], v = args[2];
+  unsigned next = 3;
+  Value mask = maskType ? args[next++] : Value();
+  Value out = args[next++];
+  Value lse = spec.returnLse ? args[next++] : Value();
+
+  // num_heads = num_kv_heads = 1: head counts are run-time kernel arguments.
+  constexpr uint64_t kHeads = 1;
+  attn::ConfigAttr configAttr;
+  if (anyConfig)
+    configAttr = attn::ConfigAttr::get(&ctx, config.blockM, config.blockN, config.numWarps,
+                                       config.stages);
+  FloatAttr noScale; // the kernel takes the softmax scale at run time
+
+  switch (spec.variant) {
+  case Variant::Flash:
+    attn::FlashOp::create(builder, loc, q, k, v, out, lse, spec.causal, noScale, kHeads,
+                          kHeads, attn::Layout::bshd, configAttr);
+    break;
+  case Variant::Sdpa: {
+    FloatAttr dropoutP =
+        spec.dropout ? builder.getF32FloatAttr(kPlaceholderDropoutP) : FloatAttr();
+    attn::SdpaOp::create(builder, loc, q, k, v, mask, out, lse, spec.causal, noScale, kHeads,
+                         kHeads, attn::Layout::bshd, dropoutP, configAttr);
+    break;
+  }
+  case Variant::Sage:
+    attn::SageOp::create(builder, loc, q, k, v, out, lse, spec.causal, noScale, kHeads,
+                         kHeads, attn::Layout::bshd, attn::Granularity::per_thread,
+                         /*smooth_k=*/true, attn::PVAccum::fp32_fp32, configAttr);
+    break;
+  }
+  func::ReturnOp::create(builder, loc);
+
+  if (failed(verify(*module)))
+    return nullptr;
+  return module;
+}
+
+void registerAttnDialect(DialectRegistry &registry) {
+  registry.insert<attn::AttnDialect, func::FuncDialect, memref::MemRefDialect>();
+}
+
+} // namespace attnjit
