@@ -70,14 +70,14 @@ bool isSupportedFlashHeadDim(int d) {
 int archComputeCapability(std::string_view arch) {
   if (arch.size() < 5 || arch.substr(0, 3) != "sm_")
     return -1;
+  std::string_view rest = arch.substr(3);
+  if (!rest.empty() && rest.back() == 'a')
+    rest.remove_suffix(1); // arch-specific variant, e.g. sm_90a
   std::string digits;
-  for (char c : arch.substr(3)) {
-    if (std::isdigit(static_cast<unsigned char>(c)))
-      digits += c;
-    else if (c == 'a' && &c == &arch.back())
-      break;
-    else
+  for (char c : rest) {
+    if (!std::isdigit(static_cast<unsigned char>(c)))
       return -1;
+    digits += c;
   }
   if (digits.size() < 2)
     return -1;

@@ -20,6 +20,8 @@ std::string CompiledKernel::metadataJson() const {
   j["ptx_bytes"] = ptx.size();
   j["cubin_bytes"] = cubin.size();
   j["compile_ms"] = compileMs;
+  j["registers"] = registers;
+  j["spill_bytes"] = spillBytes;
   return j.dump();
 }
 

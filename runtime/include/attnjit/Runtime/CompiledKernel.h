@@ -25,6 +25,8 @@ struct CompiledKernel {
   int sharedMemBytes = 0;     ///< dynamic shared memory per CTA
   int abiVersion = 0;         ///< FlashKernelABI version the kernel was built against
   double compileMs = 0;       ///< time spent producing it (informational)
+  int registers = -1;         ///< per thread, from ptxas (-1: unknown)
+  int spillBytes = -1;        ///< spill stores + loads, from ptxas (-1: unknown)
 
   /// Metadata as JSON text (everything but the code), for cache headers and tools.
   std::string metadataJson() const;

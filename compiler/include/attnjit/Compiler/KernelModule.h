@@ -1,0 +1,39 @@
+//===- KernelModule.h - Kernel IR for a spec ---------------------*- C++ -*-===//
+//
+// Part of attnjit. Chooses the kernel recipe for a spec (variant, arch) and
+// emits its gpu.module. Used by the attn -> kernel pass and by the pipeline.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNJIT_COMPILER_KERNELMODULE_H
+#define ATTNJIT_COMPILER_KERNELMODULE_H
+
+#include "attnjit/Compiler/Compile.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/BuiltinOps.h"
+
+#include <string>
+
+namespace attnjit {
+
+/// Registers every dialect of the kernel IR and the LLVM dialect, with the
+/// to-LLVM conversion interfaces and LLVM IR translations the pipeline needs.
+void registerKernelDialects(mlir::DialectRegistry &registry);
+
+/// Appends `gpu.module @<spec.kernelName()>_gpu` holding the kernel to `parent`.
+/// Returns null and sets `error` when no recipe can build `spec` (config
+/// complete).
+mlir::gpu::GPUModuleOp emitKernelModule(mlir::ModuleOp parent, mlir::Location loc,
+                                        const AttentionSpec &spec, std::string &error);
+
+/// Threads per block and dynamic shared memory of the kernel for `spec`.
+struct LaunchShape {
+  int threads = 0;
+  int sharedMemBytes = 0;
+};
+/// Fails (error set) when the spec's config cannot be used.
+bool computeLaunchShape(const AttentionSpec &spec, LaunchShape &shape, std::string &error);
+
+} // namespace attnjit
+
+#endif // ATTNJIT_COMPILER_KERNELMODULE_H

@@ -1,0 +1,236 @@
+//===- Compile.cpp - spec -> PTX: the whole pipeline ----------------------===//
+//
+// Part of attnjit. attn module -> (attnjit-convert-attn-to-kernel) kernel IR ->
+// (attnjit-lower-kernel-to-llvm) LLVM dialect -> LLVM IR -> O3 -> PTX -> cubin.
+//
+//===----------------------------------------------------------------------===//
+#include "attnjit/Compiler/Compile.h"
+#include "attnjit/Compiler/KernelModule.h"
+#include "attnjit/Compiler/PTXEmission.h"
+#include "attnjit/Compiler/Passes.h"
+#include "attnjit/Dialect/Attn/AttnSpecBridge.h"
+#include "attnjit/Runtime/Error.h"
+#include "attnjit/Runtime/FlashKernelABI.h"
+#include "attnjit/Runtime/Logging.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+
+#include "llvm/Config/llvm-config.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+
+using namespace mlir;
+
+namespace attnjit {
+
+std::string compilerBuildId() {
+  return fmt::format("attnjit-{}+{};llvm-{};flash-abi-{}", ATTNJIT_VERSION, ATTNJIT_GIT_HASH,
+                     LLVM_VERSION_STRING, kFlashAbiVersion);
+}
+
+namespace {
+
+/// One compilation: its own context, and the stages produced so far.
+class Compilation {
+public:
+  Compilation(const AttentionSpec &spec, const CompileOptions &opts) : opts(opts) {
+    DialectRegistry registry;
+    registerAttnDialect(registry);
+    registerKernelDialects(registry);
+    ctx.appendDialectRegistry(registry);
+    ctx.disableMultithreading();
+    ctx.loadAllAvailableDialects();
+    this->spec = withDefaultConfig(spec);
+    dumpDir = opts.dumpDir;
+    if (dumpDir.empty())
+      if (const char *d = std::getenv("ATTNJIT_DUMP_DIR"))
+        dumpDir = d;
+  }
+
+  /// Runs up to and including `stage`; returns that stage's text.
+  std::string run(Stage stage);
+
+  AttentionSpec spec;
+  std::vector<uint8_t> cubin;
+  PtxasResult ptxas;
+
+private:
+  [[noreturn]] void fail(const std::string &what) {
+    std::string msg = fmt::format("compiling {}: {}", spec.kernelName(), what);
+    if (!diagnostics.empty())
+      msg += "\n" + diagnostics;
+    throw Error(ErrorKind::Compile, msg);
+  }
+  std::string print(Operation *op) {
+    std::string s;
+    llvm::raw_string_ostream os(s);
+    op->print(os);
+    return s;
+  }
+  void dump(const char *ext, const std::string &text) {
+    if (dumpDir.empty())
+      return;
+    llvm::sys::fs::create_directories(dumpDir);
+    std::string path = dumpDir + "/" + spec.kernelName() + "." + ext;
+    std::ofstream f(path, std::ios::binary);
+    f << text;
+    if (!f)
+      logger().warn("ATTNJIT_DUMP_DIR: cannot write {}", path);
+  }
+  gpu::GPUModuleOp kernelModule() {
+    gpu::GPUModuleOp found;
+    module->walk([&](gpu::GPUModuleOp m) { found = m; });
+    if (!found)
+      fail("no gpu.module after lowering");
+    return found;
+  }
+
+  MLIRContext ctx;
+  CompileOptions opts;
+  std::string dumpDir;
+  std::string diagnostics;
+  OwningOpRef<ModuleOp> module;
+};
+
+std::string Compilation::run(Stage stage) {
+  if (std::string err = spec.validate(); !err.empty())
+    throw Error(ErrorKind::InvalidArgument, err);
+  LaunchShape shape;
+  std::string err;
+  if (!computeLaunchShape(spec, shape, err))
+    throw Error(ErrorKind::Unsupported, err);
+
+  ScopedDiagnosticHandler handler(&ctx, [&](Diagnostic &d) {
+    llvm::raw_string_ostream os(diagnostics);
+    os << d.getLocation() << ": " << d << "\n";
+    return success();
+  });
+
+  module = buildAttnModule(ctx, spec);
+  if (!module)
+    fail("building the attn module failed");
+  std::string text = print(*module);
+  dump("attn.mlir", text);
+  if (stage == Stage::Attn)
+    return text;
+
+  PassManager toKernel(&ctx);
+  toKernel.addPass(createConvertAttnToKernel());
+  if (failed(toKernel.run(*module)))
+    fail("attnjit-convert-attn-to-kernel failed");
+  text = print(*module);
+  dump("kernel.mlir", text);
+  if (stage == Stage::Kernel)
+    return text;
+
+  PassManager toLLVM(&ctx);
+  buildLowerKernelToLLVMPipeline(toLLVM);
+  if (failed(toLLVM.run(*module)))
+    fail("attnjit-lower-kernel-to-llvm failed");
+  text = print(*module);
+  dump("llvm.mlir", text);
+  if (stage == Stage::LLVMDialect)
+    return text;
+
+  gpu::GPUModuleOp gm = kernelModule();
+  if (stage == Stage::LLVMIR || !dumpDir.empty()) {
+    std::string ir;
+    if (!emitLLVMIR(gm, spec.arch, /*optimized=*/false, ir, err))
+      fail(err);
+    dump("ll", ir);
+    if (stage == Stage::LLVMIR)
+      return ir;
+  }
+  std::string ptx;
+  if (!emitPTX(gm, spec.arch, ptx, err))
+    fail(err);
+  dump("ptx", ptx);
+  if (stage == Stage::PTX && !opts.produceCubin)
+    return ptx;
+  if (opts.produceCubin || stage == Stage::Cubin) {
+    if (auto ptxasPath = findPtxas()) {
+      if (!runPtxas(*ptxasPath, ptx, spec.arch, ptxas, err))
+        fail(err);
+      cubin = ptxas.cubin;
+      logger().debug("{}: ptxas: {} registers, {} bytes spill stores, {} bytes spill loads",
+                     spec.kernelName(), ptxas.registers, ptxas.spillStores, ptxas.spillLoads);
+    } else if (stage == Stage::Cubin) {
+      fail("ptxas not found (set ATTNJIT_PTXAS or put ptxas on PATH)");
+    }
+  }
+  if (stage == Stage::Cubin)
+    return std::string(cubin.begin(), cubin.end());
+  return ptx;
+}
+
+} // namespace
+
+CompiledKernel compileAttention(const AttentionSpec &spec, const CompileOptions &opts) {
+  auto start = std::chrono::steady_clock::now();
+  Compilation c(spec, opts);
+  CompiledKernel k;
+  k.ptx = c.run(Stage::PTX);
+  k.spec = c.spec;
+  k.entryName = c.spec.kernelName();
+  k.cubin = std::move(c.cubin);
+  LaunchShape shape;
+  std::string err;
+  computeLaunchShape(k.spec, shape, err);
+  k.threadsPerBlock = shape.threads;
+  k.sharedMemBytes = shape.sharedMemBytes;
+  k.abiVersion = kFlashAbiVersion;
+  k.registers = c.ptxas.registers;
+  if (c.ptxas.spillStores >= 0)
+    k.spillBytes = c.ptxas.spillStores + c.ptxas.spillLoads;
+  k.compileMs =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  logger().info("compiled {} in {:.1f} ms ({} bytes PTX, {} bytes cubin)", k.entryName,
+                k.compileMs, k.ptx.size(), k.cubin.size());
+  return k;
+}
+
+std::string compileToStage(const AttentionSpec &spec, Stage stage, const CompileOptions &opts) {
+  CompileOptions o = opts;
+  if (stage != Stage::Cubin)
+    o.produceCubin = false;
+  Compilation c(spec, o);
+  return c.run(stage);
+}
+
+namespace {
+class JitProvider : public KernelProvider {
+public:
+  explicit JitProvider(CompileOptions opts) : opts(std::move(opts)) {}
+  std::string name() const override { return "jit"; }
+  std::shared_ptr<const CompiledKernel> getKernel(const AttentionSpec &spec) override {
+    return std::make_shared<CompiledKernel>(compileAttention(spec, opts));
+  }
+
+private:
+  CompileOptions opts;
+};
+} // namespace
+
+std::shared_ptr<KernelProvider> makeJitProvider(CompileOptions opts) {
+  return std::make_shared<JitProvider>(std::move(opts));
+}
+
+} // namespace attnjit

@@ -1,0 +1,618 @@
+//===- FlashSm80.cpp - The sm_80+ flash-attention kernel recipe -----------===//
+//
+// Part of attnjit.
+//
+// One CTA computes `blockM` query rows of one (batch, head). Each warp owns
+// `mTilesPerWarp` 16-row MMA tiles. Q is copied to shared memory once; K and V
+// blocks of `blockN` keys stream through a `stages`-deep cp.async ring. Per
+// key block: S = Q K^T (ldmatrix + mma.sync m16n8k16, fp32 accumulators),
+// online softmax in the exp2 domain with softmax_scale*log2(e) folded into one
+// FMA, P (packed to 16-bit in registers; the accumulator layout of S equals the
+// A-operand layout of the next MMA) times V (ldmatrix.trans). Shared memory rows
+// are XOR-swizzled in 16-byte chunks so that ldmatrix and cp.async are free of
+// bank conflicts.
+//
+// Sequence lengths, batch, heads and strides are kernel parameters
+// (FlashKernelABI.h); tails are handled with zero-filling cp.async and masking,
+// so one kernel serves every shape. Causal attention aligns the last query with
+// the last key (FlashAttention-2's convention): key j is visible to query i iff
+// j <= i + Sk - Sq. Rows with no visible key produce zeros and lse = -inf.
+//
+//===----------------------------------------------------------------------===//
+#include "attnjit/Kernels/FlashSm80.h"
+#include "attnjit/Runtime/FlashKernelABI.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+
+namespace attnjit::kernels {
+
+//===----------------------------------------------------------------------===//
+// Geometry and config table
+//===----------------------------------------------------------------------===//
+
+KernelConfig defaultFlashSm80Config(const AttentionSpec &spec) {
+  KernelConfig c = spec.config;
+  int d = spec.headDim;
+  KernelConfig def;
+  if (d <= 64)
+    def = {128, 64, 4, 2};
+  else if (d <= 128)
+    def = {128, 64, 8, 2};
+  else
+    def = {64, 64, 4, 2};
+  if (c.blockM == 0) c.blockM = def.blockM;
+  if (c.blockN == 0) c.blockN = def.blockN;
+  if (c.numWarps == 0) c.numWarps = def.numWarps;
+  if (c.stages == 0) c.stages = def.stages;
+  return c;
+}
+
+std::string FlashGeometry::compute(const AttentionSpec &spec, FlashGeometry &g) {
+  const KernelConfig &c = spec.config;
+  if (!c.isComplete())
+    return "config: incomplete (" + c.str() + ")";
+  g.headDim = spec.headDim;
+  if (spec.headDim % 16 != 0)
+    return fmt::format("head_dim: the flash kernel needs a multiple of 16, got {}", spec.headDim);
+  // 16-byte chunks per row: 4, or a multiple of 8 so the XOR swizzle stays in-row.
+  g.smemPitch = spec.headDim <= 32 ? 32 : (spec.headDim + 63) / 64 * 64;
+  g.blockM = c.blockM;
+  g.blockN = c.blockN;
+  g.numWarps = c.numWarps;
+  g.stages = c.stages;
+  g.threads = 32 * c.numWarps;
+  if (c.numWarps > 16)
+    return fmt::format("config: at most 16 warps, got {}", c.numWarps);
+  if (c.blockM % (16 * c.numWarps) != 0)
+    return fmt::format("config: block_m ({}) must be a multiple of 16 * warps ({})", c.blockM,
+                       16 * c.numWarps);
+  g.mTilesPerWarp = c.blockM / (16 * c.numWarps);
+  if (c.blockN % 16 != 0 || c.blockN < 16)
+    return fmt::format("config: block_n must be a positive multiple of 16, got {}", c.blockN);
+  if (c.stages < 2 || c.stages > 4)
+    return fmt::format("config: stages must be 2..4, got {}", c.stages);
+  int cpr = spec.headDim / 8;
+  if ((c.blockN * cpr) % g.threads != 0 || (c.blockM * cpr) % g.threads != 0)
+    return fmt::format("config: {} threads do not evenly copy {}x{} / {}x{} tiles", g.threads,
+                       c.blockM, spec.headDim, c.blockN, spec.headDim);
+  int elt = 2;
+  g.qBytes = c.blockM * g.smemPitch * elt;
+  g.kvTileBytes = c.blockN * g.smemPitch * elt;
+  g.smemBytes = g.qBytes + 2 * c.stages * g.kvTileBytes;
+  return {};
+}
+
+//===----------------------------------------------------------------------===//
+// Emitter
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+class FlashSm80Emitter {
+public:
+  FlashSm80Emitter(OpBuilder &b, Location loc, const AttentionSpec &spec, const FlashGeometry &g)
+      : b(b), loc(loc), spec(spec), g(g), ctx(b.getContext()) {
+    i1 = b.getI1Type();
+    i8 = b.getI8Type();
+    i32 = b.getI32Type();
+    i64 = b.getI64Type();
+    f32 = b.getF32Type();
+    elt = spec.dtype == DType::F16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
+    ptrG = LLVM::LLVMPointerType::get(ctx, 1);
+    ptrS = LLVM::LLVMPointerType::get(ctx, 3);
+    cpr = spec.headDim / 8;
+    pitchChunks = g.smemPitch / 8;
+  }
+
+  gpu::GPUFuncOp emit(gpu::GPUModuleOp module);
+
+private:
+  // Fragments of one warp, flattened: acc[mt][ntile][4].
+  using Frag = SmallVector<Value>;
+
+  //--- constants and scalar helpers ---------------------------------------//
+  Value ci32(int64_t v) { return arith::ConstantIntOp::create(b, loc, i32, v); }
+  Value ci64(int64_t v) { return arith::ConstantIntOp::create(b, loc, i64, v); }
+  Value cf32(double v) { return arith::ConstantFloatOp::create(b, loc, cast<FloatType>(f32), APFloat(float(v))); }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value andi(Value x, int64_t m) { return arith::AndIOp::create(b, loc, x, ci32(m)); }
+  Value xori(Value x, Value y) { return arith::XOrIOp::create(b, loc, x, y); }
+  Value shrui(Value x, int64_t s) { return arith::ShRUIOp::create(b, loc, x, ci32(s)); }
+  Value divui(Value x, int64_t d) { return arith::DivUIOp::create(b, loc, x, ci32(d)); }
+  Value remui(Value x, int64_t d) { return arith::RemUIOp::create(b, loc, x, ci32(d)); }
+  Value ext64(Value x) { return arith::ExtSIOp::create(b, loc, i64, x); }
+  Value cmpi(arith::CmpIPredicate p, Value x, Value y) { return arith::CmpIOp::create(b, loc, p, x, y); }
+  Value select(Value c, Value x, Value y) { return arith::SelectOp::create(b, loc, c, x, y); }
+  Value minsi(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
+  Value maxsi(Value x, Value y) { return arith::MaxSIOp::create(b, loc, x, y); }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value fmax(Value x, Value y) { return LLVM::MaxNumOp::create(b, loc, x, y); }
+  /// ex2.approx.ftz: the SFU instruction; the kernel never needs denormals.
+  Value exp2(Value x) { return intrinsic("llvm.nvvm.ex2.approx.ftz.f32", x); }
+  Value log2(Value x) { return intrinsic("llvm.nvvm.lg2.approx.ftz.f", x); }
+  Value intrinsic(StringRef name, Value x) {
+    return LLVM::CallIntrinsicOp::create(b, loc, f32, b.getStringAttr(name), ValueRange{x})
+        .getResult(0);
+  }
+  Value fma(Value x, Value y, Value z) { return LLVM::FMAOp::create(b, loc, x, y, z); }
+  Value gepG(Value base, Value byteOff) {
+    return LLVM::GEPOp::create(b, loc, ptrG, i8, base, ValueRange{byteOff});
+  }
+  Value gepS(Value byteOff) {
+    return LLVM::GEPOp::create(b, loc, ptrS, i8, smemBase, ValueRange{byteOff});
+  }
+  Value shflXor(Value v, int offset) {
+    auto res = NVVM::ShflOp::create(b, loc, f32, ci32(-1), v, ci32(offset), ci32(0x1f),
+                                    NVVM::ShflKind::bfly, UnitAttr());
+    return res.getResult();
+  }
+
+  //--- shared-memory layout ---------------------------------------------//
+  /// Byte offset of 16-byte chunk `chunk` in tile row `row` (both runtime).
+  Value swizzle(Value row, Value chunk) {
+    Value phys;
+    if (pitchChunks == 4) {
+      phys = xori(chunk, andi(shrui(row, 1), 3));
+    } else {
+      Value hi = andi(chunk, ~int64_t(7));
+      Value lo = andi(xori(chunk, row), 7);
+      phys = add(hi, lo);
+    }
+    return mul(add(mul(row, ci32(pitchChunks)), phys), ci32(16));
+  }
+  /// Per-lane XOR term for an ldmatrix whose lane row is `row` (runtime, only
+  /// its low bits matter) and whose runtime chunk part is `c0` (0 or 1).
+  Value ldmXorTerm(Value row, Value c0) {
+    if (pitchChunks == 4)
+      return xori(c0, andi(shrui(row, 1), 3));
+    return andi(xori(c0, row), 7);
+  }
+  /// Byte offset of an ldmatrix row: runtime row bytes + compile-time tile row
+  /// offset + swizzled chunk (runtime XOR term combined with constant chunk k).
+  Value ldmOffset(Value rowBytes, int rowConst, Value xorTerm, int kConst) {
+    Value chunk;
+    int base;
+    if (pitchChunks == 4) {
+      chunk = xori(xorTerm, ci32(kConst));
+      base = 0;
+    } else {
+      chunk = xori(xorTerm, ci32(kConst & 7));
+      base = kConst & ~7;
+    }
+    Value off = add(rowBytes, ci32(rowConst * pitchChunks * 16 + base * 16));
+    return add(off, mul(chunk, ci32(16)));
+  }
+
+  //--- warp-level primitives ---------------------------------------------//
+  SmallVector<Value, 4> ldmatrix4(Value byteOff, bool trans) {
+    auto structTy = LLVM::LLVMStructType::getLiteral(ctx, {i32, i32, i32, i32});
+    auto op = NVVM::LdMatrixOp::create(
+        b, loc, structTy, gepS(byteOff), 4, trans ? NVVM::MMALayout::col : NVVM::MMALayout::row,
+        NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8), NVVM::LdStMatrixEltType::B16);
+    SmallVector<Value, 4> r;
+    for (int i = 0; i < 4; ++i)
+      r.push_back(LLVM::ExtractValueOp::create(b, loc, op.getResult(), i));
+    return r;
+  }
+  /// MMA operand register: i32 for bf16, vector<2xf16> for f16.
+  Value operand(Value packedI32) {
+    if (spec.dtype == DType::BF16)
+      return packedI32;
+    return LLVM::BitcastOp::create(b, loc, VectorType::get({2}, elt), packedI32);
+  }
+  /// d = a(16x16) * b(16x8) + c, fp32 accumulate.
+  void mma(ArrayRef<Value> a, ArrayRef<Value> bb, MutableArrayRef<Value> c) {
+    auto resTy = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
+    SmallVector<Value> av, bv;
+    for (Value v : a) av.push_back(operand(v));
+    for (Value v : bb) bv.push_back(operand(v));
+    NVVM::MMATypes t = spec.dtype == DType::F16 ? NVVM::MMATypes::f16 : NVVM::MMATypes::bf16;
+    auto op = NVVM::MmaOp::create(b, loc, resTy, av, bv, SmallVector<Value>(c.begin(), c.end()),
+                                  ArrayRef<int64_t>{16, 8, 16}, std::nullopt, std::nullopt,
+                                  std::array<NVVM::MMATypes, 2>{t, t},
+                                  std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                                                 NVVM::MMALayout::col});
+    for (int i = 0; i < 4; ++i)
+      c[i] = LLVM::ExtractValueOp::create(b, loc, op.getResult(), i);
+  }
+  /// Packs two fp32 values to one 32-bit register of two 16-bit elements.
+  Value pack2(Value lo, Value hi) {
+    auto v2f = VectorType::get({2}, f32);
+    Value v = LLVM::PoisonOp::create(b, loc, v2f);
+    v = LLVM::InsertElementOp::create(b, loc, v, lo, ci32(0));
+    v = LLVM::InsertElementOp::create(b, loc, v, hi, ci32(1));
+    Value t = arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), v);
+    return LLVM::BitcastOp::create(b, loc, i32, t);
+  }
+
+  //--- tile copies --------------------------------------------------------//
+  struct CopyPlan {
+    SmallVector<Value> rowInTile; ///< i32
+    SmallVector<Value> smemOff;   ///< i32 bytes within the tile
+    SmallVector<Value> rowOffset; ///< i64 elements: row * rowStride + col
+  };
+  CopyPlan planCopy(int rows, Value rowStride) {
+    CopyPlan p;
+    int iters = rows * cpr / g.threads;
+    for (int it = 0; it < iters; ++it) {
+      Value idx = add(tid, ci32(it * g.threads));
+      Value row = divui(idx, cpr);
+      Value chunk = remui(idx, cpr);
+      p.rowInTile.push_back(row);
+      p.smemOff.push_back(swizzle(row, chunk));
+      p.rowOffset.push_back(
+          arith::AddIOp::create(b, loc, mul(ext64(row), rowStride), ext64(mul(chunk, ci32(8)))));
+    }
+    return p;
+  }
+  /// Issues cp.async for one tile: rows [row0, row0 + rows) of `base`, zero
+  /// filling rows >= rowLimit.
+  void copyTile(const CopyPlan &p, Value base, Value row0, Value rowLimit, Value rowStride,
+                Value smemTileOff) {
+    Value tileBase = mul(ext64(row0), rowStride); // elements
+    for (size_t it = 0; it < p.rowInTile.size(); ++it) {
+      Value inBounds = cmpi(arith::CmpIPredicate::slt, add(row0, p.rowInTile[it]), rowLimit);
+      Value elemOff = arith::AddIOp::create(b, loc, tileBase, p.rowOffset[it]);
+      // Out-of-bounds rows read nothing (src-size 0); point them at the base.
+      elemOff = select(inBounds, elemOff, ci64(0));
+      Value src = gepG(base, mul(elemOff, ci64(2)));
+      Value dst = gepS(add(smemTileOff, p.smemOff[it]));
+      Value size = select(inBounds, ci32(16), ci32(0));
+      NVVM::CpAsyncOp::create(b, loc, dst, src, 16, NVVM::LoadCacheModifierKind::CG, size);
+    }
+  }
+
+  //--- one key block -------------------------------------------------------//
+  void emitBlock(Value n, bool masked, SmallVector<Value> &acc, SmallVector<Value> &rowMax,
+                 SmallVector<Value> &rowSum);
+
+  OpBuilder &b;
+  Location loc;
+  const AttentionSpec &spec;
+  const FlashGeometry &g;
+  MLIRContext *ctx;
+  Type i1, i8, i32, i64, f32, elt, ptrG, ptrS;
+  int cpr = 0, pitchChunks = 0;
+
+  // Values live across the kernel body.
+  Value smemBase, tid, lane, warp;
+  Value seqQ, seqK, causalOffset, m0, scaleLog2, nEnd;
+  Value kBase, vBase, kRowStride, vRowStride;
+  CopyPlan kPlan, vPlan;
+  Value qXor, kXor, vXor;                 ///< per-lane ldmatrix XOR terms
+  SmallVector<Value> qRowBytes;           ///< per m-tile
+  Value kRowBytes, vRowBytes;
+};
+
+void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
+                                 SmallVector<Value> &rowMax, SmallVector<Value> &rowSum) {
+  const int MT = g.mTilesPerWarp, NT = g.blockN / 8, DT = spec.headDim / 8;
+  const int KS = spec.headDim / 16;
+
+  // Prefetch block n + stages - 1 into the slot block n - 1 used.
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, g.stages - 2);
+  NVVM::Barrier0Op::create(b, loc);
+  {
+    Value next = add(n, ci32(g.stages - 1));
+    Value slot = remui(next, g.stages);
+    auto ifOp = scf::IfOp::create(b, loc, cmpi(arith::CmpIPredicate::slt, next, nEnd), false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+    Value row0 = mul(next, ci32(g.blockN));
+    Value kOff = add(ci32(g.qBytes), mul(slot, ci32(g.kvTileBytes)));
+    Value vOff = add(ci32(g.qBytes + g.stages * g.kvTileBytes), mul(slot, ci32(g.kvTileBytes)));
+    copyTile(kPlan, kBase, row0, seqK, kRowStride, kOff);
+    copyTile(vPlan, vBase, row0, seqK, vRowStride, vOff);
+  }
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+
+  Value slot = remui(n, g.stages);
+  Value kTile = add(ci32(g.qBytes), mul(slot, ci32(g.kvTileBytes)));
+  Value vTile = add(ci32(g.qBytes + g.stages * g.kvTileBytes), mul(slot, ci32(g.kvTileBytes)));
+
+  // S = Q K^T.
+  SmallVector<Value> s(MT * NT * 4, cf32(0.0));
+  for (int ks = 0; ks < KS; ++ks) {
+    SmallVector<SmallVector<Value, 4>> qa;
+    for (int mt = 0; mt < MT; ++mt)
+      qa.push_back(ldmatrix4(ldmOffset(qRowBytes[mt], 0, qXor, 2 * ks), false));
+    for (int jp = 0; jp < NT / 2; ++jp) {
+      auto kb = ldmatrix4(add(kTile, ldmOffset(kRowBytes, jp * 16, kXor, 2 * ks)), false);
+      for (int mt = 0; mt < MT; ++mt) {
+        for (int h = 0; h < 2; ++h) {
+          int j = 2 * jp + h;
+          MutableArrayRef<Value> c(&s[(mt * NT + j) * 4], 4);
+          mma(qa[mt], {kb[2 * h], kb[2 * h + 1]}, c);
+        }
+      }
+    }
+  }
+
+  // Masking: tails of Sk and, for causal, keys after the query's diagonal.
+  Value negInf = cf32(-std::numeric_limits<double>::infinity());
+  if (masked) {
+    Value keyBase = add(mul(n, ci32(g.blockN)), mul(andi(lane, 3), ci32(2)));
+    for (int mt = 0; mt < MT; ++mt) {
+      Value qRow = add(m0, add(ci32(mt * 16), add(mul(warp, ci32(16 * MT)), shrui(lane, 2))));
+      for (int half = 0; half < 2; ++half) {
+        Value limit = seqK;
+        if (spec.causal) {
+          // key <= q + causalOffset  <=>  key < q + causalOffset + 1
+          Value diag = add(add(qRow, ci32(half * 8 + 1)), causalOffset);
+          limit = minsi(limit, diag);
+        }
+        for (int j = 0; j < NT; ++j)
+          for (int e = 0; e < 2; ++e) {
+            Value key = add(keyBase, ci32(j * 8 + e));
+            Value ok = cmpi(arith::CmpIPredicate::slt, key, limit);
+            Value &v = s[(mt * NT + j) * 4 + half * 2 + e];
+            v = select(ok, v, negInf);
+          }
+      }
+    }
+  }
+
+  // Online softmax per row (two rows per thread per m-tile: lane/4 and +8).
+  SmallVector<Value> p(MT * NT * 2); // packed 16-bit pairs
+  for (int mt = 0; mt < MT; ++mt) {
+    for (int half = 0; half < 2; ++half) {
+      int r = mt * 2 + half;
+      Value mx = rowMax[r];
+      for (int j = 0; j < NT; ++j)
+        for (int e = 0; e < 2; ++e)
+          mx = fmax(mx, s[(mt * NT + j) * 4 + half * 2 + e]);
+      mx = fmax(mx, shflXor(mx, 1));
+      mx = fmax(mx, shflXor(mx, 2));
+      // Scaled max; 0 when the row has seen no visible key (avoids inf - inf).
+      Value isEmpty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, mx, negInf);
+      Value mScaled = select(isEmpty, cf32(0.0), fmul(mx, scaleLog2));
+      Value negM = arith::NegFOp::create(b, loc, mScaled);
+      Value alpha = exp2(fma(rowMax[r], scaleLog2, negM));
+      rowMax[r] = mx;
+      Value sum = cf32(0.0);
+      for (int j = 0; j < NT; ++j) {
+        Value e0 = exp2(fma(s[(mt * NT + j) * 4 + half * 2 + 0], scaleLog2, negM));
+        Value e1 = exp2(fma(s[(mt * NT + j) * 4 + half * 2 + 1], scaleLog2, negM));
+        sum = fadd(sum, fadd(e0, e1));
+        p[(mt * NT + j) * 2 + half] = pack2(e0, e1);
+      }
+      rowSum[r] = fadd(fmul(rowSum[r], alpha), sum);
+      for (int d = 0; d < DT; ++d)
+        for (int e = 0; e < 2; ++e) {
+          Value &o = acc[(mt * DT + d) * 4 + half * 2 + e];
+          o = fmul(o, alpha);
+        }
+    }
+  }
+
+  // O += P V.
+  for (int ks = 0; ks < g.blockN / 16; ++ks) {
+    for (int dp = 0; dp < DT / 2; ++dp) {
+      auto vb = ldmatrix4(add(vTile, ldmOffset(vRowBytes, ks * 16, vXor, 2 * dp)), true);
+      for (int mt = 0; mt < MT; ++mt) {
+        SmallVector<Value, 4> a = {p[(mt * NT + 2 * ks) * 2 + 0], p[(mt * NT + 2 * ks) * 2 + 1],
+                                   p[(mt * NT + 2 * ks + 1) * 2 + 0],
+                                   p[(mt * NT + 2 * ks + 1) * 2 + 1]};
+        for (int h = 0; h < 2; ++h) {
+          int d = 2 * dp + h;
+          MutableArrayRef<Value> c(&acc[(mt * DT + d) * 4], 4);
+          mma(a, {vb[2 * h], vb[2 * h + 1]}, c);
+        }
+      }
+    }
+  }
+}
+
+} // namespace
+
+gpu::GPUFuncOp FlashSm80Emitter::emit(gpu::GPUModuleOp module) {
+  const int MT = g.mTilesPerWarp, DT = spec.headDim / 8;
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+
+  // Dynamic shared memory: one external addrspace(3) array.
+  std::string smemName = spec.kernelName() + "_smem";
+  LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(i8, 0), /*isConstant=*/false,
+                         LLVM::Linkage::External, smemName, Attribute(), /*alignment=*/1024,
+                         /*addrSpace=*/3);
+
+  SmallVector<Type> argTypes;
+  for (const AbiParam &p : kFlashParams) {
+    switch (p.type) {
+    case AbiType::Ptr: argTypes.push_back(ptrG); break;
+    case AbiType::I32: argTypes.push_back(i32); break;
+    case AbiType::I64: argTypes.push_back(i64); break;
+    case AbiType::F32: argTypes.push_back(f32); break;
+    }
+  }
+  auto fn = gpu::GPUFuncOp::create(b, loc, spec.kernelName(), b.getFunctionType(argTypes, {}));
+  fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  fn->setAttr("nvvm.maxntid", b.getDenseI32ArrayAttr({g.threads, 1, 1}));
+  fn->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));
+  Block &entry = fn.getBody().front();
+  b.setInsertionPointToStart(&entry);
+  auto arg = [&](const char *name) -> Value {
+    for (size_t i = 0; i < kNumFlashParams; ++i)
+      if (std::string_view(kFlashParams[i].name) == name)
+        return entry.getArgument(i);
+    llvm_unreachable("unknown flash ABI parameter");
+  };
+
+  smemBase = LLVM::AddressOfOp::create(b, loc, ptrS, smemName);
+  auto toI32 = [&](Value idx) { return arith::IndexCastUIOp::create(b, loc, i32, idx).getResult(); };
+  tid = toI32(gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x));
+  lane = andi(tid, 31);
+  warp = shrui(tid, 5);
+  Value bx = toI32(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x));
+  Value head = toI32(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y));
+  Value batch = toI32(gpu::BlockIdOp::create(b, loc, gpu::Dimension::z));
+  seqQ = arg("seqlen_q");
+  seqK = arg("seqlen_k");
+  scaleLog2 = arg("scale_log2");
+  causalOffset = sub(seqK, seqQ);
+  Value numMBlocks = toI32(gpu::GridDimOp::create(b, loc, gpu::Dimension::x));
+  // Causal: the heaviest query blocks (last rows) start first.
+  Value mBlock = spec.causal ? sub(sub(numMBlocks, ci32(1)), bx) : bx;
+  m0 = mul(mBlock, ci32(g.blockM));
+  Value kvHead = arith::DivUIOp::create(b, loc, head, arg("head_ratio"));
+
+  auto headBase = [&](const char *ptr, const char *bs, const char *hs, Value h) {
+    Value off = arith::AddIOp::create(b, loc, mul(ext64(batch), arg(bs)), mul(ext64(h), arg(hs)));
+    return gepG(arg(ptr), mul(off, ci64(2)));
+  };
+  Value qBase = headBase("q", "q_batch_stride", "q_head_stride", head);
+  kBase = headBase("k", "k_batch_stride", "k_head_stride", kvHead);
+  vBase = headBase("v", "v_batch_stride", "v_head_stride", kvHead);
+  Value oBase = headBase("o", "o_batch_stride", "o_head_stride", head);
+  Value qRowStride = arg("q_row_stride"), oRowStride = arg("o_row_stride");
+  kRowStride = arg("k_row_stride");
+  vRowStride = arg("v_row_stride");
+
+  // Key blocks this CTA visits: [0, nEnd); blocks from nNoMask on need masking.
+  Value nBlocksK = arith::CeilDivSIOp::create(b, loc, seqK, ci32(g.blockN));
+  Value nNoMask = arith::DivSIOp::create(b, loc, seqK, ci32(g.blockN));
+  nEnd = nBlocksK;
+  if (spec.causal) {
+    Value lastRow = minsi(add(m0, ci32(g.blockM)), seqQ);
+    Value causalEnd = arith::CeilDivSIOp::create(b, loc, add(lastRow, causalOffset), ci32(g.blockN));
+    nEnd = maxsi(minsi(nEnd, causalEnd), ci32(0));
+    Value causalNoMask =
+        arith::FloorDivSIOp::create(b, loc, add(add(m0, causalOffset), ci32(1)), ci32(g.blockN));
+    nNoMask = minsi(nNoMask, causalNoMask);
+  }
+  nNoMask = maxsi(minsi(nNoMask, nEnd), ci32(0));
+
+  // Per-thread copy plans and ldmatrix addressing, computed once.
+  CopyPlan qPlan = planCopy(g.blockM, qRowStride);
+  kPlan = planCopy(g.blockN, kRowStride);
+  vPlan = planCopy(g.blockN, vRowStride);
+  Value rowBytes = ci32(pitchChunks * 16);
+  Value qRowLocal = andi(lane, 15);
+  qXor = ldmXorTerm(qRowLocal, shrui(lane, 4));
+  for (int mt = 0; mt < MT; ++mt)
+    qRowBytes.push_back(
+        mul(add(add(mul(warp, ci32(16 * MT)), ci32(mt * 16)), qRowLocal), rowBytes));
+  Value kRowLocal = add(mul(andi(shrui(lane, 4), 1), ci32(8)), andi(lane, 7));
+  kXor = ldmXorTerm(kRowLocal, andi(shrui(lane, 3), 1));
+  kRowBytes = mul(kRowLocal, rowBytes);
+  Value vRowLocal = add(mul(andi(shrui(lane, 3), 1), ci32(8)), andi(lane, 7));
+  vXor = ldmXorTerm(vRowLocal, andi(shrui(lane, 4), 1));
+  vRowBytes = mul(vRowLocal, rowBytes);
+
+  // Prologue: Q with key block 0 in group 0, then blocks 1..stages-2.
+  copyTile(qPlan, qBase, m0, seqQ, qRowStride, ci32(0));
+  for (int st = 0; st < g.stages - 1; ++st) {
+    Value blk = ci32(st);
+    auto ifOp = scf::IfOp::create(b, loc, cmpi(arith::CmpIPredicate::slt, blk, nEnd), false);
+    {
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+      Value row0 = ci32(st * g.blockN);
+      copyTile(kPlan, kBase, row0, seqK, kRowStride, ci32(g.qBytes + st * g.kvTileBytes));
+      copyTile(vPlan, vBase, row0, seqK, vRowStride,
+               ci32(g.qBytes + (g.stages + st) * g.kvTileBytes));
+    }
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  }
+
+  // Loop state: acc[MT][DT][4], rowMax[MT*2], rowSum[MT*2].
+  Value negInf = cf32(-std::numeric_limits<double>::infinity());
+  SmallVector<Value> init(MT * DT * 4, cf32(0.0));
+  for (int r = 0; r < MT * 2; ++r)
+    init.push_back(negInf);
+  for (int r = 0; r < MT * 2; ++r)
+    init.push_back(cf32(0.0));
+
+  auto emitLoop = [&](Value lb, Value ub, bool masked, ValueRange state) -> SmallVector<Value> {
+    auto forOp = scf::ForOp::create(b, loc, lb, ub, ci32(1), state);
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(forOp.getBody());
+    ValueRange it = forOp.getRegionIterArgs();
+    SmallVector<Value> acc(it.begin(), it.begin() + MT * DT * 4);
+    SmallVector<Value> rowMax(it.begin() + MT * DT * 4, it.begin() + MT * DT * 4 + MT * 2);
+    SmallVector<Value> rowSum(it.begin() + MT * DT * 4 + MT * 2, it.end());
+    emitBlock(forOp.getInductionVar(), masked, acc, rowMax, rowSum);
+    SmallVector<Value> yield = acc;
+    yield.append(rowMax);
+    yield.append(rowSum);
+    scf::YieldOp::create(b, loc, yield);
+    return SmallVector<Value>(forOp.getResults());
+  };
+  SmallVector<Value> state = emitLoop(ci32(0), nNoMask, /*masked=*/false, init);
+  state = emitLoop(nNoMask, nEnd, /*masked=*/true, state);
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
+
+  // Epilogue: finish row sums across the quad, normalize, store O (and LSE).
+  SmallVector<Value> acc(state.begin(), state.begin() + MT * DT * 4);
+  for (int mt = 0; mt < MT; ++mt) {
+    for (int half = 0; half < 2; ++half) {
+      int r = mt * 2 + half;
+      Value sum = state[MT * DT * 4 + MT * 2 + r];
+      sum = fadd(sum, shflXor(sum, 1));
+      sum = fadd(sum, shflXor(sum, 2));
+      Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, sum, cf32(0.0));
+      Value inv = select(empty, cf32(0.0), arith::DivFOp::create(b, loc, cf32(1.0), sum));
+      Value row = add(m0, add(mul(warp, ci32(16 * MT)), add(ci32(mt * 16 + half * 8), shrui(lane, 2))));
+      Value inRange = cmpi(arith::CmpIPredicate::slt, row, seqQ);
+      auto ifOp = scf::IfOp::create(b, loc, inRange, false);
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+      Value rowPtr = gepG(oBase, mul(mul(ext64(row), oRowStride), ci64(2)));
+      Value colBase = mul(andi(lane, 3), ci32(4)); // bytes: 2 elements per lane
+      for (int d = 0; d < DT; ++d) {
+        Value o0 = fmul(acc[(mt * DT + d) * 4 + half * 2 + 0], inv);
+        Value o1 = fmul(acc[(mt * DT + d) * 4 + half * 2 + 1], inv);
+        Value ptr = gepG(rowPtr, ext64(add(colBase, ci32(d * 16))));
+        LLVM::StoreOp::create(b, loc, pack2(o0, o1), ptr, /*alignment=*/4);
+      }
+      if (spec.returnLse) {
+        Value isLane0 = cmpi(arith::CmpIPredicate::eq, andi(lane, 3), ci32(0));
+        auto lseIf = scf::IfOp::create(b, loc, isLane0, false);
+        OpBuilder::InsertionGuard g3(b);
+        b.setInsertionPoint(lseIf.thenBlock()->getTerminator());
+        Value mx = state[MT * DT * 4 + r];
+        Value log2Sum = log2(sum);
+        Value lse = fmul(fma(mx, scaleLog2, log2Sum), cf32(std::log(2.0)));
+        lse = select(empty, cf32(-std::numeric_limits<double>::infinity()), lse);
+        // lse is [B, H, Sq] contiguous.
+        Value numHeads = arg("num_heads");
+        Value idx = arith::AddIOp::create(
+            b, loc, mul(add(mul(ext64(batch), ext64(numHeads)), ext64(head)), ext64(seqQ)),
+            ext64(row));
+        Value lsePtr = gepG(arg("lse"), mul(idx, ci64(4)));
+        LLVM::StoreOp::create(b, loc, lse, lsePtr, /*alignment=*/4);
+      }
+    }
+  }
+  gpu::ReturnOp::create(b, loc);
+  return fn;
+}
+
+gpu::GPUFuncOp emitFlashSm80Kernel(OpBuilder &builder, Location loc, gpu::GPUModuleOp module,
+                                   const AttentionSpec &spec) {
+  FlashGeometry g;
+  std::string err = FlashGeometry::compute(spec, g);
+  if (!err.empty())
+    llvm::report_fatal_error(llvm::Twine("emitFlashSm80Kernel: ") + err);
+  FlashSm80Emitter emitter(builder, loc, spec, g);
+  return emitter.emit(module);
+}
+
+} // namespace attnjit::kernels

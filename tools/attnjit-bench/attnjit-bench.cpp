@@ -1,0 +1,291 @@
+//===- attnjit-bench.cpp - TFLOP/s of attnjit kernels on the PEERS shapes -===//
+//
+// Part of attnjit. A tool that prints numbers, not a test.
+//
+//   attnjit-bench [--shape B,H,S,D,causal]... [--dtype bf16|f16] [--iters N]
+//                 [--warmup N] [--no-check] [--json FILE] [--block-m N ...]
+//
+// Inputs are random normal values, larger than L2 for the default shapes; the
+// output is poisoned before each timed series; times are the median of CUDA
+// event timings after warm-up; FLOPs = 4*B*H*S*S*D, halved when causal. Each
+// shape is also checked against a float64 reference on sampled rows.
+//
+//===----------------------------------------------------------------------===//
+#include "attnjit/Compiler/Compile.h"
+#include "attnjit/Runtime/Driver.h"
+#include "attnjit/Runtime/Error.h"
+#include "attnjit/Runtime/FlashAttention.h"
+#include "attnjit/Runtime/KernelRuntime.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace attnjit;
+
+namespace {
+
+struct Shape {
+  int64_t b, h, s, d;
+  bool causal;
+  double peerFa2 = 0, peerCudnn = 0; ///< PEERS.md, H100, TFLOP/s
+};
+
+// The benchmark shapes of PEERS.md with torch FA2 and cuDNN numbers (H100).
+const Shape kPeerShapes[] = {
+    {16, 32, 1024, 64, false, 291, 439}, {16, 32, 1024, 64, true, 213, 338},
+    {4, 32, 4096, 64, false, 306, 458},  {4, 32, 4096, 64, true, 278, 419},
+    {1, 32, 16384, 64, false, 311, 459}, {1, 32, 16384, 64, true, 284, 429},
+    {16, 16, 1024, 128, false, 320, 572}, {16, 16, 1024, 128, true, 248, 424},
+    {4, 16, 4096, 128, false, 349, 604}, {4, 16, 4096, 128, true, 303, 529},
+    {1, 16, 16384, 128, false, 356, 599}, {1, 16, 16384, 128, true, 311, 575},
+    {1, 12, 32760, 128, false, 333, 594}, {1, 12, 32760, 128, true, 330, 593},
+};
+
+uint16_t toBits(float f, DType t) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if (t == DType::BF16) {
+    u += 0x7FFF + ((u >> 16) & 1);
+    return uint16_t(u >> 16);
+  }
+  // f16, round to nearest even; inputs are small normals.
+  uint32_t sign = (u >> 16) & 0x8000;
+  int exp = int((u >> 23) & 0xFF) - 127 + 15;
+  uint32_t mant = u & 0x7FFFFF;
+  if (exp <= 0)
+    return uint16_t(sign);
+  if (exp >= 31)
+    return uint16_t(sign | 0x7C00);
+  uint32_t h = sign | (uint32_t(exp) << 10) | (mant >> 13);
+  uint32_t rem = mant & 0x1FFF;
+  if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
+    ++h;
+  return uint16_t(h);
+}
+double fromBits(uint16_t h, DType t) {
+  if (t == DType::BF16) {
+    uint32_t u = uint32_t(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  }
+  int exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
+  double v = exp == 0 ? std::ldexp(double(mant), -24) : std::ldexp(double(mant | 0x400), exp - 25);
+  return (h & 0x8000) ? -v : v;
+}
+
+void usage() {
+  std::printf("usage: attnjit-bench [--shape B,H,S,D,causal]... [--dtype bf16|f16] [--iters N]\n"
+              "                     [--warmup N] [--no-check] [--json FILE]\n"
+              "                     [--block-m N --block-n N --warps N --stages N]\n");
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::vector<Shape> shapes;
+  DType dtype = DType::BF16;
+  int iters = 30, warmup = 5;
+  bool check = true;
+  std::string jsonPath;
+  KernelConfig config;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "attnjit-bench: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--shape") {
+      Shape s{};
+      int c = 0;
+      long long b, h, sq, d;
+      if (std::sscanf(next().c_str(), "%lld,%lld,%lld,%lld,%d", &b, &h, &sq, &d, &c) != 5) {
+        std::fprintf(stderr, "attnjit-bench: --shape expects B,H,S,D,causal\n");
+        return 2;
+      }
+      s = {b, h, sq, d, c != 0};
+      shapes.push_back(s);
+    } else if (a == "--dtype") {
+      auto t = parseDType(next());
+      if (!t || *t == DType::F32) {
+        std::fprintf(stderr, "attnjit-bench: --dtype expects bf16 or f16\n");
+        return 2;
+      }
+      dtype = *t;
+    } else if (a == "--iters") iters = std::stoi(next());
+    else if (a == "--warmup") warmup = std::stoi(next());
+    else if (a == "--no-check") check = false;
+    else if (a == "--json") jsonPath = next();
+    else if (a == "--block-m") config.blockM = std::stoi(next());
+    else if (a == "--block-n") config.blockN = std::stoi(next());
+    else if (a == "--warps") config.numWarps = std::stoi(next());
+    else if (a == "--stages") config.stages = std::stoi(next());
+    else if (a == "-h" || a == "--help") { usage(); return 0; }
+    else {
+      std::fprintf(stderr, "attnjit-bench: unknown argument '%s'\n", a.c_str());
+      usage();
+      return 2;
+    }
+  }
+  if (shapes.empty())
+    shapes.assign(std::begin(kPeerShapes), std::end(kPeerShapes));
+
+  CudaDriver &drv = CudaDriver::get();
+  if (!drv.available()) {
+    std::printf("attnjit-bench: no GPU: %s\n", drv.unavailableReason().c_str());
+    return 0;
+  }
+  try {
+    KernelRuntime &rt = KernelRuntime::instance();
+    if (rt.providerNames().empty())
+      rt.addProvider(makeJitProvider(), 100);
+    CUcontext ctx = nullptr;
+    CUdevice dev = 0;
+    drv.check(drv.cuDeviceGet(&dev, 0), "cuDeviceGet");
+    drv.check(drv.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain");
+    drv.check(drv.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+    char name[256] = {0};
+    drv.check(drv.cuDeviceGetName(name, sizeof(name), dev), "cuDeviceGetName");
+    std::printf("device: %s (%s)\n", name, deviceArch(dev).c_str());
+
+    size_t maxElems = 0;
+    for (const Shape &s : shapes)
+      maxElems = std::max(maxElems, size_t(s.b * s.h * s.s * s.d));
+    std::vector<uint16_t> host(maxElems * 3);
+    {
+      std::mt19937_64 gen(std::random_device{}());
+      std::normal_distribution<float> nd(0.f, 1.f);
+      for (auto &x : host)
+        x = toBits(nd(gen), dtype);
+    }
+    DeviceBuffer q(maxElems * 2), k(maxElems * 2), v(maxElems * 2), o(maxElems * 2);
+    q.copyFromHost(host.data(), maxElems * 2);
+    k.copyFromHost(host.data() + maxElems, maxElems * 2);
+    v.copyFromHost(host.data() + 2 * maxElems, maxElems * 2);
+    CUstream stream = nullptr;
+    drv.check(drv.cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+    CUevent e0, e1;
+    drv.check(drv.cuEventCreate(&e0, CU_EVENT_DEFAULT), "cuEventCreate");
+    drv.check(drv.cuEventCreate(&e1, CU_EVENT_DEFAULT), "cuEventCreate");
+
+    nlohmann::json rows = nlohmann::json::array();
+    std::printf("%-22s %9s %9s %8s %8s %10s %9s %9s %8s\n", "B,H,S,D,causal", "ms", "TFLOP/s",
+                "vs FA2", "vs cuDNN", "compile ms", "rel_l2", "cosine", "written");
+    for (const Shape &s : shapes) {
+      TensorView qv(q.data(), dtype, {s.b, s.s, s.h, s.d});
+      TensorView kv(k.data(), dtype, {s.b, s.s, s.h, s.d});
+      TensorView vv(v.data(), dtype, {s.b, s.s, s.h, s.d});
+      TensorView ov(o.data(), dtype, {s.b, s.s, s.h, s.d});
+      FlashOptions opts;
+      opts.causal = s.causal;
+      opts.config = config;
+      size_t n = size_t(s.b * s.s * s.h * s.d);
+      // Cold compile (+ load) time of this shape's kernel, when it is new.
+      auto t0 = std::chrono::steady_clock::now();
+      o.fill(0xFF);
+      flashAttention(qv, kv, vv, ov, opts, stream);
+      drv.check(drv.cuStreamSynchronize(stream), "cuStreamSynchronize");
+      double firstMs =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      std::vector<uint16_t> out(n);
+      drv.check(drv.cuMemcpyDtoH(out.data(), reinterpret_cast<CUdeviceptr>(o.data()), n * 2),
+                "cuMemcpyDtoH");
+      size_t written = 0;
+      for (uint16_t x : out)
+        written += x != 0xFFFF;
+      double relL2 = NAN, cosine = NAN;
+      if (check) {
+        // float64 reference on sampled (batch, head, row) triples.
+        std::mt19937_64 gen(1234);
+        double d2 = 0, r2 = 0, g2 = 0, dot = 0;
+        double scale = 1.0 / std::sqrt(double(s.d));
+        const uint16_t *hq = host.data(), *hk = host.data() + maxElems,
+                       *hv = host.data() + 2 * maxElems;
+        for (int sample = 0; sample < 48; ++sample) {
+          int64_t b = int64_t(gen() % s.b), h = int64_t(gen() % s.h), i = int64_t(gen() % s.s);
+          int64_t kEnd = s.causal ? i + 1 : s.s;
+          std::vector<double> p(kEnd);
+          double mx = -INFINITY;
+          for (int64_t j = 0; j < kEnd; ++j) {
+            double acc = 0;
+            for (int64_t d = 0; d < s.d; ++d)
+              acc += fromBits(hq[((b * s.s + i) * s.h + h) * s.d + d], dtype) *
+                     fromBits(hk[((b * s.s + j) * s.h + h) * s.d + d], dtype);
+            p[j] = acc * scale;
+            mx = std::max(mx, p[j]);
+          }
+          double sum = 0;
+          for (auto &x : p) {
+            x = std::exp(x - mx);
+            sum += x;
+          }
+          for (int64_t d = 0; d < s.d; ++d) {
+            double ref = 0;
+            for (int64_t j = 0; j < kEnd; ++j)
+              ref += p[j] * fromBits(hv[((b * s.s + j) * s.h + h) * s.d + d], dtype);
+            ref /= sum;
+            double got = fromBits(out[((b * s.s + i) * s.h + h) * s.d + d], dtype);
+            d2 += (got - ref) * (got - ref);
+            r2 += ref * ref;
+            g2 += got * got;
+            dot += got * ref;
+          }
+        }
+        relL2 = std::sqrt(d2 / r2);
+        cosine = dot / std::sqrt(r2 * g2);
+      }
+      for (int w = 0; w < warmup; ++w)
+        flashAttention(qv, kv, vv, ov, opts, stream);
+      std::vector<double> times;
+      for (int it = 0; it < iters; ++it) {
+        drv.check(drv.cuEventRecord(e0, stream), "cuEventRecord");
+        flashAttention(qv, kv, vv, ov, opts, stream);
+        drv.check(drv.cuEventRecord(e1, stream), "cuEventRecord");
+        drv.check(drv.cuEventSynchronize(e1), "cuEventSynchronize");
+        float ms = 0;
+        drv.check(drv.cuEventElapsedTime(&ms, e0, e1), "cuEventElapsedTime");
+        times.push_back(ms);
+      }
+      std::sort(times.begin(), times.end());
+      double ms = times[times.size() / 2];
+      double flops = 4.0 * s.b * s.h * double(s.s) * double(s.s) * s.d * (s.causal ? 0.5 : 1.0);
+      double tflops = flops / (ms * 1e-3) / 1e12;
+      char label[64];
+      std::snprintf(label, sizeof(label), "%lld,%lld,%lld,%lld,%d", (long long)s.b,
+                    (long long)s.h, (long long)s.s, (long long)s.d, s.causal ? 1 : 0);
+      std::printf("%-22s %9.3f %9.1f %7.2fx %7.2fx %10.1f %9.2e %9.6f %7.1f%%\n", label, ms,
+                  tflops, s.peerFa2 > 0 ? tflops / s.peerFa2 : NAN,
+                  s.peerCudnn > 0 ? tflops / s.peerCudnn : NAN, firstMs, relL2, cosine,
+                  100.0 * double(written) / double(n));
+      std::fflush(stdout);
+      rows.push_back({{"shape", label}, {"ms", ms}, {"tflops", tflops},
+                      {"peer_fa2", s.peerFa2}, {"peer_cudnn", s.peerCudnn},
+                      {"first_call_ms", firstMs}, {"rel_l2", relL2}, {"cosine", cosine},
+                      {"written_fraction", double(written) / double(n)}});
+    }
+    if (!jsonPath.empty()) {
+      nlohmann::json j{{"device", name}, {"dtype", std::string(toString(dtype))}, {"rows", rows}};
+      std::ofstream f(jsonPath);
+      f << j.dump(2) << "\n";
+    }
+    drv.cuEventDestroy(e0);
+    drv.cuEventDestroy(e1);
+    drv.cuStreamDestroy(stream);
+  } catch (const Error &e) {
+    std::fprintf(stderr, "attnjit-bench: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
