@@ -11,8 +11,8 @@
 #include "attnjit/Runtime/DiskCache.h"
 #include "attnjit/Runtime/KernelRuntime.h"
 
-/// Referenced by the `-u attnjit_compiler_jit_anchor` link option that
-/// attnjit::compiler carries, so that linkers defaulting to --as-needed keep
+/// Referenced from a one-line source that attnjit::compiler adds to each
+/// consumer (INTERFACE_SOURCES), so that linkers defaulting to --as-needed keep
 /// libattnjit_compiler.so (and this initializer) in programs that call no
 /// compiler function directly.
 extern "C" __attribute__((visibility("default"), used)) const int attnjit_compiler_jit_anchor = 1;

@@ -6,6 +6,7 @@
 // GPU it says so and exits 0.
 //
 //   runtime-only-example [kernels.attnpack]
+//   embedded-bundle-example            (bundle compiled in by attnjit-aot --emit-cpp)
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Runtime/Bundle.h"
@@ -18,6 +19,12 @@
 #include <memory>
 
 using namespace attnjit;
+
+#ifdef ATTNJIT_EXAMPLE_EMBEDDED_BUNDLE
+// From `attnjit-aot --emit-cpp --name example` (built with
+// ATTNJIT_BUNDLE_NO_AUTO_REGISTER, so it is registered here explicitly).
+std::shared_ptr<attnjit::BundleProvider> attnjit_register_example();
+#endif
 
 int main(int argc, char **argv) {
   if (argc > 2) {
@@ -32,14 +39,20 @@ int main(int argc, char **argv) {
       std::fprintf(stderr, "error: %s\n", e.what());
       return 1;
     }
+  } else {
+#ifdef ATTNJIT_EXAMPLE_EMBEDDED_BUNDLE
+    bundle = attnjit_register_example();
+#else
+    std::printf("no bundle given: only the providers linked in are available\n");
+#endif
+  }
+  if (bundle) {
     std::printf("bundle %s: %zu kernels, %zu bytes\n", bundle->source().c_str(),
                 bundle->kernels().size(), bundle->sizeBytes());
     for (const auto &k : bundle->kernels())
       std::printf("  %-40s %-7s ptx %zu B, cubin %zu B, %d threads, %d B smem\n",
                   k->entryName.c_str(), k->spec.arch.c_str(), k->ptx.size(), k->cubin.size(),
                   k->threadsPerBlock, k->sharedMemBytes);
-  } else {
-    std::printf("no bundle given: only the providers linked in are available\n");
   }
 
   CudaDriver &driver = CudaDriver::get();
