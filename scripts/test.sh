@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command: sets up, builds, and runs every test (Catch2 unit tests,
+# lit/FileCheck tests, GPU tests) through ctest. Without a GPU the GPU tests are
+# reported as skipped, with the reason printed below.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+start=$(date +%s)
+cmake --build build -j "$(nproc)"
+echo "build: $(( $(date +%s) - start )) s"
+# Say whether the GPU tests will run, or why they skip (the tag matches no test).
+if probe=$(build/tests/attnjit-gpu-tests "[no-such-tag]" 2>&1); then
+  echo "gpu: a CUDA device is present; the GPU tests will run"
+else
+  echo "gpu: GPU tests will be skipped: $(echo "$probe" | grep -m1 SKIPPED || echo "$probe" | head -1)"
+fi
+cd build && ctest --output-on-failure -j "$(nproc)"
