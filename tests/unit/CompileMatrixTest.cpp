@@ -1,0 +1,148 @@
+//===- CompileMatrixTest.cpp - Every flash spec compiles and assembles ----===//
+//
+// Part of attnjit. CPU-only: every head size x causal x dtype (and lse) spec
+// compiles to PTX for sm_80 and sm_90a; when ptxas is present the PTX also
+// assembles, and registers and spill bytes are printed per kernel. The PTX
+// entry's parameter list must match the flash kernel ABI table.
+//
+//===----------------------------------------------------------------------===//
+#include "attnjit/Compiler/Compile.h"
+#include "attnjit/Runtime/Error.h"
+#include "attnjit/Runtime/FlashKernelABI.h"
+
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <future>
+#include <regex>
+#include <sstream>
+
+using namespace attnjit;
+
+namespace {
+
+/// The .param types of the PTX .entry, in order ("u64", "u32", "f32", ...).
+std::vector<std::string> entryParamTypes(const std::string &ptx, const std::string &entry) {
+  std::vector<std::string> types;
+  size_t pos = ptx.find(".entry " + entry);
+  if (pos == std::string::npos)
+    return types;
+  size_t end = ptx.find(')', pos);
+  std::string sig = ptx.substr(pos, end - pos);
+  std::regex re("\\.param \\.(\\w+) ");
+  for (std::sregex_iterator it(sig.begin(), sig.end(), re), e; it != e; ++it)
+    types.push_back((*it)[1]);
+  return types;
+}
+
+const char *abiPtxType(AbiType t) {
+  switch (t) {
+  case AbiType::Ptr: return "u64";
+  case AbiType::I32: return "u32";
+  case AbiType::I64: return "u64";
+  case AbiType::F32: return "f32";
+  }
+  return "?";
+}
+
+} // namespace
+
+TEST_CASE("every flash spec compiles to PTX for sm_80 and sm_90a", "[compiler][flash]") {
+  std::vector<AttentionSpec> specs;
+  for (const char *arch : {"sm_80", "sm_90a"})
+    for (int d : {32, 64, 96, 128, 160, 192, 224, 256})
+      for (bool causal : {false, true})
+        for (DType t : {DType::BF16, DType::F16}) {
+          AttentionSpec s;
+          s.headDim = d;
+          s.causal = causal;
+          s.dtype = t;
+          s.arch = arch;
+          s.returnLse = (d == 128 && t == DType::BF16);
+          specs.push_back(s);
+        }
+  // Two workers: CI has two cores.
+  std::vector<CompiledKernel> results(specs.size());
+  std::vector<std::string> errors(specs.size());
+  auto worker = [&](size_t first) {
+    for (size_t i = first; i < specs.size(); i += 2) {
+      try {
+        results[i] = compileAttention(specs[i]);
+      } catch (const Error &e) {
+        errors[i] = e.what();
+      }
+    }
+  };
+  auto a = std::async(std::launch::async, worker, 0);
+  auto b = std::async(std::launch::async, worker, 1);
+  a.get();
+  b.get();
+  for (size_t i = 0; i < specs.size(); ++i) {
+    INFO(specs[i].canonical() << ": " << errors[i]);
+    REQUIRE(errors[i].empty());
+    const CompiledKernel &k = results[i];
+    std::printf("  %-46s %7.1f ms  %3d regs  %5d spill bytes  %6d B smem  %s\n",
+                k.entryName.c_str(), k.compileMs, k.registers, k.spillBytes, k.sharedMemBytes,
+                k.cubin.empty() ? "(no ptxas: PTX only)" : "cubin ok");
+    CHECK(k.ptx.find(".target " + specs[i].arch) != std::string::npos);
+    CHECK(k.ptx.find("mma.sync.aligned.m16n8k16.row.col.f32") != std::string::npos);
+    CHECK(k.ptx.find("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16") != std::string::npos);
+    CHECK(k.ptx.find("cp.async.cg.shared.global") != std::string::npos);
+    CHECK(k.ptx.find("ex2.approx") != std::string::npos);
+    CHECK(k.threadsPerBlock > 0);
+    CHECK(k.sharedMemBytes > 0);
+    std::vector<std::string> types = entryParamTypes(k.ptx, k.entryName);
+    REQUIRE(types.size() == kNumFlashParams);
+    for (size_t p = 0; p < kNumFlashParams; ++p) {
+      INFO("parameter " << kFlashParams[p].name);
+      CHECK(types[p] == abiPtxType(kFlashParams[p].type));
+    }
+  }
+}
+
+TEST_CASE("bad specs are rejected with a message naming the field", "[compiler]") {
+  auto expectError = [](AttentionSpec s, const std::string &needle) {
+    try {
+      compileAttention(s);
+      FAIL("expected an error for " << s.canonical());
+    } catch (const Error &e) {
+      INFO(e.what());
+      CHECK(std::string(e.what()).find(needle) != std::string::npos);
+    }
+  };
+  AttentionSpec s;
+  s.headDim = 80;
+  expectError(s, "head_dim");
+  s = {};
+  s.headDim = 0;
+  expectError(s, "head_dim");
+  s = {};
+  s.dtype = DType::F32;
+  expectError(s, "dtype");
+  s = {};
+  s.arch = "sm_70";
+  expectError(s, "arch");
+  s = {};
+  s.arch = "gfx90a";
+  expectError(s, "arch");
+  s = {};
+  s.config = {128, 64, 3, 2}; // block_m not a multiple of 16 * warps
+  expectError(s, "block_m");
+  s = {};
+  s.config = {128, 64, 8, 9};
+  expectError(s, "stages");
+}
+
+TEST_CASE("the config table fills every field and the JIT provider compiles", "[compiler]") {
+  AttentionSpec s;
+  s.headDim = 64;
+  AttentionSpec full = withDefaultConfig(s);
+  CHECK(full.config.isComplete());
+  s.config.numWarps = 8; // a given field is kept
+  CHECK(withDefaultConfig(s).config.numWarps == 8);
+  auto jit = makeJitProvider();
+  auto k = jit->getKernel(full);
+  REQUIRE(k);
+  CHECK(k->spec.canonical() == full.canonical());
+  CHECK(!compilerBuildId().empty());
+}
