@@ -16,10 +16,12 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <vector>
 
 namespace attnjit {
 
@@ -339,18 +341,75 @@ std::unique_ptr<LoadedKernel> KernelRuntime::load(const AttentionSpec &request, 
   return lk;
 }
 
+namespace {
+/// The memory-cache hit path: a per-thread table keyed by the context and the
+/// spec's fields (no string formatting, no shared lock), in front of the shared
+/// map. LoadedKernels live until clearMemoryCache, which bumps the generation so
+/// every thread drops its table before trusting it again.
+struct FastKey {
+  CUcontext ctx = nullptr;
+  int fields[12] = {};
+  bool operator==(const FastKey &o) const {
+    return ctx == o.ctx && std::memcmp(fields, o.fields, sizeof(fields)) == 0;
+  }
+};
+FastKey makeFastKey(CUcontext ctx, const AttentionSpec &s) {
+  FastKey k;
+  k.ctx = ctx;
+  int f[12] = {int(s.variant), s.headDim, s.causal, int(s.dtype), s.returnLse,
+               int(s.maskKind), s.dropout, s.config.blockM, s.config.blockN,
+               s.config.numWarps, s.config.stages, 0};
+  std::memcpy(k.fields, f, sizeof(f));
+  return k;
+}
+struct ThreadKernelTable {
+  uint64_t generation = 0;
+  std::vector<std::pair<FastKey, const LoadedKernel *>> entries;
+};
+thread_local ThreadKernelTable tlsKernels;
+std::atomic<uint64_t> gKernelTableGeneration{1};
+
+const LoadedKernel *fastLookup(const FastKey &key) {
+  ThreadKernelTable &t = tlsKernels;
+  uint64_t gen = gKernelTableGeneration.load(std::memory_order_acquire);
+  if (t.generation != gen) {
+    t.entries.clear();
+    t.generation = gen;
+    return nullptr;
+  }
+  for (auto &e : t.entries)
+    if (e.first == key)
+      return e.second;
+  return nullptr;
+}
+void fastRemember(const FastKey &key, const LoadedKernel *k, uint64_t generation) {
+  ThreadKernelTable &t = tlsKernels;
+  if (t.generation != generation)
+    return; // the cache was cleared meanwhile
+  if (t.entries.size() >= 64)
+    t.entries.clear();
+  t.entries.emplace_back(key, k);
+}
+} // namespace
+
 const LoadedKernel &KernelRuntime::getKernel(const AttentionSpec &spec, CUstream stream,
                                              int fallbackDevice) {
   CudaDriver::get().requireAvailable();
   CUcontext ctx = streamContext(stream, fallbackDevice);
+  FastKey fast = makeFastKey(ctx, spec);
+  if (const LoadedKernel *hit = fastLookup(fast))
+    return *hit;
+  uint64_t generation = tlsKernels.generation;
   AttentionSpec archless = spec;
   archless.arch.clear();
   Key key{ctx, archless.canonical()};
   {
     std::shared_lock<std::shared_mutex> lock(cacheMutex_);
     auto it = cache_.find(key);
-    if (it != cache_.end())
+    if (it != cache_.end()) {
+      fastRemember(fast, it->second.get(), generation);
       return *it->second;
+    }
   }
 
   std::shared_ptr<std::mutex> keyMutex;
@@ -377,6 +436,7 @@ const LoadedKernel &KernelRuntime::getKernel(const AttentionSpec &spec, CUstream
     lk = load(spec, ctx);
   }
   const LoadedKernel *result = lk.get();
+  fastRemember(fast, result, generation);
   {
     std::unique_lock<std::shared_mutex> lock(cacheMutex_);
     cache_.emplace(key, std::move(lk));
@@ -429,6 +489,7 @@ void KernelRuntime::clearMemoryCache() {
   {
     std::unique_lock<std::shared_mutex> lock(cacheMutex_);
     old.swap(cache_);
+    gKernelTableGeneration.fetch_add(1, std::memory_order_acq_rel);
   }
   CudaDriver &drv = CudaDriver::get();
   for (auto &entry : old) {
