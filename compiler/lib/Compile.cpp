@@ -69,6 +69,7 @@ public:
   std::string run(Stage stage);
 
   AttentionSpec spec;
+  LaunchShape shape; ///< set by run()
   std::vector<uint8_t> cubin;
   PtxasResult ptxas;
 
@@ -113,7 +114,6 @@ private:
 std::string Compilation::run(Stage stage) {
   if (std::string err = spec.validate(); !err.empty())
     throw Error(ErrorKind::InvalidArgument, err);
-  LaunchShape shape;
   std::string err;
   if (!computeLaunchShape(spec, shape, err))
     throw Error(ErrorKind::Unsupported, err);
@@ -191,11 +191,8 @@ CompiledKernel compileAttention(const AttentionSpec &spec, const CompileOptions 
   k.spec = c.spec;
   k.entryName = c.spec.kernelName();
   k.cubin = std::move(c.cubin);
-  LaunchShape shape;
-  std::string err;
-  computeLaunchShape(k.spec, shape, err);
-  k.threadsPerBlock = shape.threads;
-  k.sharedMemBytes = shape.sharedMemBytes;
+  k.threadsPerBlock = c.shape.threads;
+  k.sharedMemBytes = c.shape.sharedMemBytes;
   k.abiVersion = kFlashAbiVersion;
   k.registers = c.ptxas.registers;
   if (c.ptxas.spillStores >= 0)

@@ -16,7 +16,6 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/IR/SymbolTable.h"
 
 #include "llvm/Support/Debug.h"
 
@@ -41,7 +40,6 @@ struct ConvertAttnToKernelPass
       if (isa<attn::FlashOp, attn::SdpaOp, attn::SageOp>(op))
         attnOps.push_back(op);
     });
-    SymbolTable symbols(module);
     for (Operation *op : attnOps) {
       FailureOr<AttentionSpec> spec = specFromOp(op);
       if (failed(spec))

@@ -98,32 +98,43 @@ static void optimizeO3(llvm::Module &m, llvm::TargetMachine &tm) {
   mpm.run(m, mam);
 }
 
+namespace {
+/// A gpu.module translated to LLVM IR for one NVPTX target; the context and
+/// target machine live as long as the module.
+struct TargetModule {
+  llvm::LLVMContext llvmCtx;
+  std::unique_ptr<llvm::TargetMachine> tm;
+  std::unique_ptr<llvm::Module> module;
+
+  bool init(mlir::gpu::GPUModuleOp gpuModule, const std::string &arch, std::string &error) {
+    tm = makeTargetMachine(arch, error);
+    if (!tm)
+      return false;
+    module = translate(gpuModule, llvmCtx, *tm, error);
+    return module != nullptr;
+  }
+};
+} // namespace
+
 bool emitLLVMIR(mlir::gpu::GPUModuleOp module, const std::string &arch, bool optimized,
                 std::string &out, std::string &error) {
-  auto tm = makeTargetMachine(arch, error);
-  if (!tm)
-    return false;
-  llvm::LLVMContext llvmCtx;
-  auto m = translate(module, llvmCtx, *tm, error);
-  if (!m)
+  TargetModule t;
+  if (!t.init(module, arch, error))
     return false;
   if (optimized)
-    optimizeO3(*m, *tm);
+    optimizeO3(*t.module, *t.tm);
   llvm::raw_string_ostream os(out);
-  m->print(os, nullptr);
+  t.module->print(os, nullptr);
   return true;
 }
 
 bool emitPTX(mlir::gpu::GPUModuleOp module, const std::string &arch, std::string &ptx,
              std::string &error) {
-  auto tm = makeTargetMachine(arch, error);
-  if (!tm)
+  TargetModule t;
+  if (!t.init(module, arch, error))
     return false;
-  llvm::LLVMContext llvmCtx;
-  auto m = translate(module, llvmCtx, *tm, error);
-  if (!m)
-    return false;
-  optimizeO3(*m, *tm);
+  llvm::TargetMachine *tm = t.tm.get();
+  optimizeO3(*t.module, *tm);
   llvm::SmallString<0> buffer;
   llvm::raw_svector_ostream os(buffer);
   llvm::legacy::PassManager codegen;
@@ -131,7 +142,7 @@ bool emitPTX(mlir::gpu::GPUModuleOp module, const std::string &arch, std::string
     error = "the NVPTX backend cannot emit assembly for " + arch;
     return false;
   }
-  codegen.run(*m);
+  codegen.run(*t.module);
   ptx.assign(buffer.begin(), buffer.end());
   return true;
 }

@@ -105,7 +105,6 @@ class FlashSm80Emitter {
 public:
   FlashSm80Emitter(OpBuilder &b, Location loc, const AttentionSpec &spec, const FlashGeometry &g)
       : b(b), loc(loc), spec(spec), g(g), ctx(b.getContext()) {
-    i1 = b.getI1Type();
     i8 = b.getI8Type();
     i32 = b.getI32Type();
     i64 = b.getI64Type();
@@ -142,7 +141,6 @@ private:
   Value maxsi(Value x, Value y) { return arith::MaxSIOp::create(b, loc, x, y); }
   Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
   Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
-  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
   Value fmax(Value x, Value y) { return LLVM::MaxNumOp::create(b, loc, x, y); }
   /// ex2.approx.ftz: the SFU instruction; the kernel never needs denormals.
   Value exp2(Value x) { return intrinsic("llvm.nvvm.ex2.approx.ftz.f32", x); }
@@ -279,6 +277,31 @@ private:
     }
   }
 
+  /// Byte offsets of ring slot `slot`'s K and V tiles in shared memory.
+  Value kSlotOffset(Value slot) { return add(ci32(g.qBytes), mul(slot, ci32(g.kvTileBytes))); }
+  Value vSlotOffset(Value slot) {
+    return add(ci32(g.qBytes + g.stages * g.kvTileBytes), mul(slot, ci32(g.kvTileBytes)));
+  }
+  /// When key block `blk` exists (< nEnd), issues its K and V copies into
+  /// ring slot `slot`; then commits a cp.async group either way, so that every
+  /// thread counts groups alike.
+  void loadKVBlockAndCommit(Value blk, Value slot) {
+    auto ifOp = scf::IfOp::create(b, loc, cmpi(arith::CmpIPredicate::slt, blk, nEnd), false);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+      Value row0 = mul(blk, ci32(g.blockN));
+      copyTile(kPlan, kBase, row0, seqK, kRowStride, kSlotOffset(slot));
+      copyTile(vPlan, vBase, row0, seqK, vRowStride, vSlotOffset(slot));
+    }
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  }
+  /// Query row of this thread's accumulator row `half` (0: lane/4, 1: +8) in m-tile `mt`.
+  Value threadRow(int mt, int half) {
+    return add(m0, add(mul(warp, ci32(16 * g.mTilesPerWarp)),
+                       add(ci32(mt * 16 + half * 8), shrui(lane, 2))));
+  }
+
   //--- one key block -------------------------------------------------------//
   void emitBlock(Value n, bool masked, SmallVector<Value> &acc, SmallVector<Value> &rowMax,
                  SmallVector<Value> &rowSum);
@@ -288,7 +311,7 @@ private:
   const AttentionSpec &spec;
   const FlashGeometry &g;
   MLIRContext *ctx;
-  Type i1, i8, i32, i64, f32, elt, ptrG, ptrS;
+  Type i8, i32, i64, f32, elt, ptrG, ptrS;
   int cpr = 0, pitchChunks = 0;
 
   // Values live across the kernel body.
@@ -309,23 +332,12 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
   // Prefetch block n + stages - 1 into the slot block n - 1 used.
   NVVM::CpAsyncWaitGroupOp::create(b, loc, g.stages - 2);
   NVVM::Barrier0Op::create(b, loc);
-  {
-    Value next = add(n, ci32(g.stages - 1));
-    Value slot = remui(next, g.stages);
-    auto ifOp = scf::IfOp::create(b, loc, cmpi(arith::CmpIPredicate::slt, next, nEnd), false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
-    Value row0 = mul(next, ci32(g.blockN));
-    Value kOff = add(ci32(g.qBytes), mul(slot, ci32(g.kvTileBytes)));
-    Value vOff = add(ci32(g.qBytes + g.stages * g.kvTileBytes), mul(slot, ci32(g.kvTileBytes)));
-    copyTile(kPlan, kBase, row0, seqK, kRowStride, kOff);
-    copyTile(vPlan, vBase, row0, seqK, vRowStride, vOff);
-  }
-  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  Value next = add(n, ci32(g.stages - 1));
+  loadKVBlockAndCommit(next, remui(next, g.stages));
 
   Value slot = remui(n, g.stages);
-  Value kTile = add(ci32(g.qBytes), mul(slot, ci32(g.kvTileBytes)));
-  Value vTile = add(ci32(g.qBytes + g.stages * g.kvTileBytes), mul(slot, ci32(g.kvTileBytes)));
+  Value kTile = kSlotOffset(slot);
+  Value vTile = vSlotOffset(slot);
 
   // S = Q K^T.
   SmallVector<Value> s(MT * NT * 4, cf32(0.0));
@@ -350,12 +362,11 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
   if (masked) {
     Value keyBase = add(mul(n, ci32(g.blockN)), mul(andi(lane, 3), ci32(2)));
     for (int mt = 0; mt < MT; ++mt) {
-      Value qRow = add(m0, add(ci32(mt * 16), add(mul(warp, ci32(16 * MT)), shrui(lane, 2))));
       for (int half = 0; half < 2; ++half) {
         Value limit = seqK;
         if (spec.causal) {
           // key <= q + causalOffset  <=>  key < q + causalOffset + 1
-          Value diag = add(add(qRow, ci32(half * 8 + 1)), causalOffset);
+          Value diag = add(add(threadRow(mt, half), ci32(1)), causalOffset);
           limit = minsi(limit, diag);
         }
         for (int j = 0; j < NT; ++j)
@@ -518,19 +529,8 @@ gpu::GPUFuncOp FlashSm80Emitter::emit(gpu::GPUModuleOp module) {
 
   // Prologue: Q with key block 0 in group 0, then blocks 1..stages-2.
   copyTile(qPlan, qBase, m0, seqQ, qRowStride, ci32(0));
-  for (int st = 0; st < g.stages - 1; ++st) {
-    Value blk = ci32(st);
-    auto ifOp = scf::IfOp::create(b, loc, cmpi(arith::CmpIPredicate::slt, blk, nEnd), false);
-    {
-      OpBuilder::InsertionGuard g2(b);
-      b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
-      Value row0 = ci32(st * g.blockN);
-      copyTile(kPlan, kBase, row0, seqK, kRowStride, ci32(g.qBytes + st * g.kvTileBytes));
-      copyTile(vPlan, vBase, row0, seqK, vRowStride,
-               ci32(g.qBytes + (g.stages + st) * g.kvTileBytes));
-    }
-    NVVM::CpAsyncCommitGroupOp::create(b, loc);
-  }
+  for (int st = 0; st < g.stages - 1; ++st)
+    loadKVBlockAndCommit(ci32(st), ci32(st));
 
   // Loop state: acc[MT][DT][4], rowMax[MT*2], rowSum[MT*2].
   Value negInf = cf32(-std::numeric_limits<double>::infinity());
@@ -569,7 +569,7 @@ gpu::GPUFuncOp FlashSm80Emitter::emit(gpu::GPUModuleOp module) {
       sum = fadd(sum, shflXor(sum, 2));
       Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, sum, cf32(0.0));
       Value inv = select(empty, cf32(0.0), arith::DivFOp::create(b, loc, cf32(1.0), sum));
-      Value row = add(m0, add(mul(warp, ci32(16 * MT)), add(ci32(mt * 16 + half * 8), shrui(lane, 2))));
+      Value row = threadRow(mt, half);
       Value inRange = cmpi(arith::CmpIPredicate::slt, row, seqQ);
       auto ifOp = scf::IfOp::create(b, loc, inRange, false);
       OpBuilder::InsertionGuard g2(b);

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Runtime/Hash.h"
+#include "LittleEndian.h"
 
 #include <algorithm>
 #include <cstring>
@@ -137,23 +138,8 @@ constexpr uint64_t kP4 = 9650029242287828579ULL;
 constexpr uint64_t kP5 = 2870177450012600261ULL;
 
 inline uint64_t rotl64(uint64_t x, int n) { return (x << n) | (x >> (64 - n)); }
-// Byte-wise little-endian loads: correct on any host and alignment.
-inline uint64_t load64(const uint8_t *p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-  v = __builtin_bswap64(v);
-#endif
-  return v;
-}
-inline uint32_t load32(const uint8_t *p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-  v = __builtin_bswap32(v);
-#endif
-  return v;
-}
+inline uint64_t load64(const uint8_t *p) { return detail::getU64(reinterpret_cast<const char *>(p)); }
+inline uint32_t load32(const uint8_t *p) { return detail::getU32(reinterpret_cast<const char *>(p)); }
 inline uint64_t xxRound(uint64_t acc, uint64_t lane) {
   acc += lane * kP2;
   acc = rotl64(acc, 31);

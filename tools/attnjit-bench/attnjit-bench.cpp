@@ -14,6 +14,7 @@
 #include "attnjit/Compiler/Compile.h"
 #include "attnjit/Runtime/Driver.h"
 #include "attnjit/Runtime/Error.h"
+#include "attnjit/Runtime/Float16.h"
 #include "attnjit/Runtime/FlashAttention.h"
 #include "attnjit/Runtime/KernelRuntime.h"
 
@@ -23,7 +24,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <random>
 #include <string>
@@ -49,39 +49,6 @@ const Shape kPeerShapes[] = {
     {1, 16, 16384, 128, false, 356, 599}, {1, 16, 16384, 128, true, 311, 575},
     {1, 12, 32760, 128, false, 333, 594}, {1, 12, 32760, 128, true, 330, 593},
 };
-
-uint16_t toBits(float f, DType t) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if (t == DType::BF16) {
-    u += 0x7FFF + ((u >> 16) & 1);
-    return uint16_t(u >> 16);
-  }
-  // f16, round to nearest even; inputs are small normals.
-  uint32_t sign = (u >> 16) & 0x8000;
-  int exp = int((u >> 23) & 0xFF) - 127 + 15;
-  uint32_t mant = u & 0x7FFFFF;
-  if (exp <= 0)
-    return uint16_t(sign);
-  if (exp >= 31)
-    return uint16_t(sign | 0x7C00);
-  uint32_t h = sign | (uint32_t(exp) << 10) | (mant >> 13);
-  uint32_t rem = mant & 0x1FFF;
-  if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
-    ++h;
-  return uint16_t(h);
-}
-double fromBits(uint16_t h, DType t) {
-  if (t == DType::BF16) {
-    uint32_t u = uint32_t(h) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-  }
-  int exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
-  double v = exp == 0 ? std::ldexp(double(mant), -24) : std::ldexp(double(mant | 0x400), exp - 25);
-  return (h & 0x8000) ? -v : v;
-}
 
 void usage() {
   std::printf("usage: attnjit-bench [--shape B,H,S,D,causal]... [--dtype bf16|f16] [--iters N]\n"
@@ -168,7 +135,7 @@ int main(int argc, char **argv) {
       std::mt19937_64 gen(std::random_device{}());
       std::normal_distribution<float> nd(0.f, 1.f);
       for (auto &x : host)
-        x = toBits(nd(gen), dtype);
+        x = from16Float(nd(gen), dtype);
     }
     DeviceBuffer q(maxElems * 2), k(maxElems * 2), v(maxElems * 2), o(maxElems * 2);
     q.copyFromHost(host.data(), maxElems * 2);
@@ -221,8 +188,8 @@ int main(int argc, char **argv) {
           for (int64_t j = 0; j < kEnd; ++j) {
             double acc = 0;
             for (int64_t d = 0; d < s.d; ++d)
-              acc += fromBits(hq[((b * s.s + i) * s.h + h) * s.d + d], dtype) *
-                     fromBits(hk[((b * s.s + j) * s.h + h) * s.d + d], dtype);
+              acc += to16Float(hq[((b * s.s + i) * s.h + h) * s.d + d], dtype) *
+                     to16Float(hk[((b * s.s + j) * s.h + h) * s.d + d], dtype);
             p[j] = acc * scale;
             mx = std::max(mx, p[j]);
           }
@@ -234,9 +201,9 @@ int main(int argc, char **argv) {
           for (int64_t d = 0; d < s.d; ++d) {
             double ref = 0;
             for (int64_t j = 0; j < kEnd; ++j)
-              ref += p[j] * fromBits(hv[((b * s.s + j) * s.h + h) * s.d + d], dtype);
+              ref += p[j] * to16Float(hv[((b * s.s + j) * s.h + h) * s.d + d], dtype);
             ref /= sum;
-            double got = fromBits(out[((b * s.s + i) * s.h + h) * s.d + d], dtype);
+            double got = to16Float(out[((b * s.s + i) * s.h + h) * s.d + d], dtype);
             d2 += (got - ref) * (got - ref);
             r2 += ref * ref;
             g2 += got * got;
