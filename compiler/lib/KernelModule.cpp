@@ -54,15 +54,14 @@ void registerKernelDialects(DialectRegistry &registry) {
 
 AttentionSpec withDefaultConfig(const AttentionSpec &spec) {
   AttentionSpec out = spec;
-  if (spec.variant == Variant::Flash)
+  if (spec.variant == Variant::Flash || spec.variant == Variant::Sdpa)
     out.config = kernels::defaultFlashSm80Config(spec);
   return out;
 }
 
 bool computeLaunchShape(const AttentionSpec &spec, LaunchShape &shape, std::string &error) {
-  if (spec.variant != Variant::Flash) {
-    error = "variant: only flash kernels are implemented so far, got " +
-            std::string(toString(spec.variant));
+  if (spec.variant == Variant::Sage) {
+    error = "variant: sage kernels are not implemented yet";
     return false;
   }
   kernels::FlashGeometry g;

@@ -231,10 +231,11 @@ LogicalResult verifyMask(Operation *op, const AttentionOperands &ops) {
     return success();
   Type elt = mask.getElementType(), qElt = ops.q.getElementType();
   bool boolMask = elt.isInteger(1);
-  bool additive = isa<FloatType>(elt) && (elt == qElt || elt.isF32());
+  // Additive masks have q's element type, as torch's scaled_dot_product_attention wants.
+  bool additive = elt == qElt;
   if (!boolMask && !additive)
-    return op->emitOpError() << "element type of 'mask' must be i1 (boolean mask), "
-                             << typeToString(qElt) << " or f32 (additive mask), got "
+    return op->emitOpError() << "element type of 'mask' must be i1 (boolean mask) or "
+                             << typeToString(qElt) << " (additive mask, q's element type), got "
                              << typeToString(elt);
   int64_t rank = mask.getRank();
   if (rank < 2 || rank > 4)

@@ -89,10 +89,14 @@ FailureOr<AttentionSpec> specFromOp(Operation *op) {
             spec.variant = Variant::Sdpa;
             if (failed(readCommon(sdpa, spec)))
               return failure();
-            if (Value mask = sdpa.getMask())
-              spec.maskKind = cast<MemRefType>(mask.getType()).getElementType().isInteger(1)
-                                  ? MaskKind::Bool
-                                  : MaskKind::Additive;
+            if (Value mask = sdpa.getMask()) {
+              auto maskType = cast<MemRefType>(mask.getType());
+              spec.maskKind =
+                  maskType.getElementType().isInteger(1) ? MaskKind::Bool : MaskKind::Additive;
+              // [B, Sk], or a query dim of static size 1: one mask value per key.
+              int64_t rank = maskType.getRank();
+              spec.maskPerKey = rank == 2 || maskType.getDimSize(rank - 2) == 1;
+            }
             spec.dropout = sdpa.getDropoutProbability() > 0.0f;
             return success();
           })
@@ -146,9 +150,8 @@ OwningOpRef<ModuleOp> buildAttnModule(MLIRContext &ctx, const AttentionSpec &spe
   // The mask's rank and broadcasting are run-time (its strides); [B, H, Sq, Sk].
   MemRefType maskType;
   if (spec.variant == Variant::Sdpa && spec.maskKind != MaskKind::None)
-    maskType = MemRefType::get({dyn, dyn, dyn, dyn}, spec.maskKind == MaskKind::Bool
-                                                         ? builder.getI1Type()
-                                                         : elt);
+    maskType = MemRefType::get({dyn, dyn, spec.maskPerKey ? 1 : dyn, dyn},
+                               spec.maskKind == MaskKind::Bool ? builder.getI1Type() : elt);
 
   SmallVector<Type> argTypes = {qkvType, qkvType, qkvType};
   if (maskType)

@@ -20,7 +20,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Kernels/FlashSm80.h"
-#include "attnjit/Runtime/FlashKernelABI.h"
+#include "attnjit/Runtime/Philox.h"
+#include "attnjit/Runtime/SdpaKernelABI.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -34,6 +35,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 
 using namespace mlir;
 
@@ -43,9 +45,11 @@ namespace attnjit::kernels {
 // Geometry and config table
 //===----------------------------------------------------------------------===//
 
+int paddedHeadDim(const AttentionSpec &spec) { return (spec.headDim + 15) / 16 * 16; }
+
 KernelConfig defaultFlashSm80Config(const AttentionSpec &spec) {
   KernelConfig c = spec.config;
-  int d = spec.headDim;
+  int d = paddedHeadDim(spec);
   KernelConfig def;
   if (d <= 64)
     def = {128, 64, 4, 2};
@@ -64,11 +68,22 @@ std::string FlashGeometry::compute(const AttentionSpec &spec, FlashGeometry &g) 
   const KernelConfig &c = spec.config;
   if (!c.isComplete())
     return "config: incomplete (" + c.str() + ")";
-  g.headDim = spec.headDim;
-  if (spec.headDim % 16 != 0)
+  if (spec.variant != Variant::Flash && spec.variant != Variant::Sdpa)
+    return fmt::format("variant: the sm_80 recipe emits flash and sdpa kernels, got {}",
+                       toString(spec.variant));
+  if (spec.dtype != DType::F16 && spec.dtype != DType::BF16)
+    return fmt::format("dtype: the sm_80 recipe supports f16 and bf16, got {}",
+                       toString(spec.dtype));
+  if (spec.headDim < 1 || spec.headDim > 256)
+    return fmt::format("head_dim: expected 1..256, got {}", spec.headDim);
+  if (spec.variant == Variant::Flash && spec.headDim % 16 != 0)
     return fmt::format("head_dim: the flash kernel needs a multiple of 16, got {}", spec.headDim);
+  g.realHeadDim = spec.headDim;
+  g.headDim = paddedHeadDim(spec);
+  g.eltBytes = dtypeSize(spec.dtype);
+  g.accessBytes = sdpaAccessBytes(spec.headDim, g.eltBytes);
   // 16-byte chunks per row: 4, or a multiple of 8 so the XOR swizzle stays in-row.
-  g.smemPitch = spec.headDim <= 32 ? 32 : (spec.headDim + 63) / 64 * 64;
+  g.smemPitch = g.headDim <= 32 ? 32 : (g.headDim + 63) / 64 * 64;
   g.blockM = c.blockM;
   g.blockN = c.blockN;
   g.numWarps = c.numWarps;
@@ -84,11 +99,7 @@ std::string FlashGeometry::compute(const AttentionSpec &spec, FlashGeometry &g) 
     return fmt::format("config: block_n must be a positive multiple of 16, got {}", c.blockN);
   if (c.stages < 2 || c.stages > 4)
     return fmt::format("config: stages must be 2..4, got {}", c.stages);
-  int cpr = spec.headDim / 8;
-  if ((c.blockN * cpr) % g.threads != 0 || (c.blockM * cpr) % g.threads != 0)
-    return fmt::format("config: {} threads do not evenly copy {}x{} / {}x{} tiles", g.threads,
-                       c.blockM, spec.headDim, c.blockN, spec.headDim);
-  int elt = 2;
+  int elt = g.eltBytes;
   g.qBytes = c.blockM * g.smemPitch * elt;
   g.kvTileBytes = c.blockN * g.smemPitch * elt;
   g.smemBytes = g.qBytes + 2 * c.stages * g.kvTileBytes;
@@ -112,8 +123,9 @@ public:
     elt = spec.dtype == DType::F16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
     ptrG = LLVM::LLVMPointerType::get(ctx, 1);
     ptrS = LLVM::LLVMPointerType::get(ctx, 3);
-    cpr = spec.headDim / 8;
+    cpr = g.headDim / 8;
     pitchChunks = g.smemPitch / 8;
+    isSdpa = spec.variant == Variant::Sdpa;
   }
 
   gpu::GPUFuncOp emit(gpu::GPUModuleOp module);
@@ -243,37 +255,74 @@ private:
   //--- tile copies --------------------------------------------------------//
   struct CopyPlan {
     SmallVector<Value> rowInTile; ///< i32
+    SmallVector<Value> chunk;     ///< i32 16-byte chunk within the (padded) row
     SmallVector<Value> smemOff;   ///< i32 bytes within the tile
     SmallVector<Value> rowOffset; ///< i64 elements: row * rowStride + col
+    Value lastActive;             ///< i1: this thread copies in the last, partial round
   };
   CopyPlan planCopy(int rows, Value rowStride) {
     CopyPlan p;
-    int iters = rows * cpr / g.threads;
+    int total = rows * cpr;
+    int iters = (total + g.threads - 1) / g.threads;
     for (int it = 0; it < iters; ++it) {
       Value idx = add(tid, ci32(it * g.threads));
       Value row = divui(idx, cpr);
       Value chunk = remui(idx, cpr);
       p.rowInTile.push_back(row);
+      p.chunk.push_back(chunk);
       p.smemOff.push_back(swizzle(row, chunk));
       p.rowOffset.push_back(
           arith::AddIOp::create(b, loc, mul(ext64(row), rowStride), ext64(mul(chunk, ci32(8)))));
     }
+    if (total % g.threads != 0)
+      p.lastActive = cmpi(arith::CmpIPredicate::ult, add(tid, ci32((iters - 1) * g.threads)),
+                          ci32(total));
     return p;
   }
-  /// Issues cp.async for one tile: rows [row0, row0 + rows) of `base`, zero
-  /// filling rows >= rowLimit.
+  /// Copies one tile to shared memory: rows [row0, row0 + rows) of `base`,
+  /// zero filling rows >= rowLimit and columns >= the real head_dim. Rows
+  /// whose length is a multiple of 16 bytes move with 16-byte cp.async; others
+  /// in accessBytes granules (cp.async of 8 or 4 bytes, or 2-byte loads and
+  /// stores when rows have an odd number of 16-bit elements).
   void copyTile(const CopyPlan &p, Value base, Value row0, Value rowLimit, Value rowStride,
                 Value smemTileOff) {
     Value tileBase = mul(ext64(row0), rowStride); // elements
+    const int G = g.accessBytes, eltPerG = G / g.eltBytes;
+    const bool padChunks = g.realHeadDim < g.headDim;
     for (size_t it = 0; it < p.rowInTile.size(); ++it) {
-      Value inBounds = cmpi(arith::CmpIPredicate::slt, add(row0, p.rowInTile[it]), rowLimit);
-      Value elemOff = arith::AddIOp::create(b, loc, tileBase, p.rowOffset[it]);
-      // Out-of-bounds rows read nothing (src-size 0); point them at the base.
-      elemOff = select(inBounds, elemOff, ci64(0));
-      Value src = gepG(base, mul(elemOff, ci64(2)));
-      Value dst = gepS(add(smemTileOff, p.smemOff[it]));
-      Value size = select(inBounds, ci32(16), ci32(0));
-      NVVM::CpAsyncOp::create(b, loc, dst, src, 16, NVVM::LoadCacheModifierKind::CG, size);
+      std::optional<OpBuilder::InsertionGuard> guard;
+      if (it + 1 == p.rowInTile.size() && p.lastActive) {
+        guard.emplace(b);
+        auto ifOp = scf::IfOp::create(b, loc, p.lastActive, false);
+        b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+      }
+      Value rowOk = cmpi(arith::CmpIPredicate::slt, add(row0, p.rowInTile[it]), rowLimit);
+      Value rowElem = arith::AddIOp::create(b, loc, tileBase, p.rowOffset[it]);
+      Value dstChunk = add(smemTileOff, p.smemOff[it]);
+      for (int gi = 0; gi < 16 / G; ++gi) {
+        Value ok = rowOk;
+        if (padChunks) {
+          Value col = add(mul(p.chunk[it], ci32(8)), ci32(gi * eltPerG));
+          ok = arith::AndIOp::create(b, loc, ok,
+                                     cmpi(arith::CmpIPredicate::slt, col, ci32(g.realHeadDim)));
+        }
+        // Invalid granules read nothing; point them at the base.
+        Value elemOff = select(ok, arith::AddIOp::create(b, loc, rowElem, ci64(gi * eltPerG)),
+                               ci64(0));
+        Value src = gepG(base, mul(elemOff, ci64(g.eltBytes)));
+        Value dst = gepS(add(dstChunk, ci32(gi * G)));
+        if (G >= 4) {
+          Value size = select(ok, ci32(G), ci32(0));
+          NVVM::CpAsyncOp::create(b, loc, dst, src, G,
+                                  G == 16 ? NVVM::LoadCacheModifierKind::CG
+                                          : NVVM::LoadCacheModifierKind::CA,
+                                  size);
+        } else {
+          Value v = LLVM::LoadOp::create(b, loc, b.getI16Type(), src, /*alignment=*/2);
+          v = select(ok, v, arith::ConstantIntOp::create(b, loc, b.getI16Type(), 0));
+          LLVM::StoreOp::create(b, loc, v, dst, /*alignment=*/2);
+        }
+      }
     }
   }
 
@@ -302,6 +351,97 @@ private:
                        add(ci32(mt * 16 + half * 8), shrui(lane, 2))));
   }
 
+  /// Stores output columns col, col + 1 (col even) of one row. Pairs move as
+  /// one 4-byte store when rows allow it; columns past the real head_dim
+  /// (only in the last, partial 8-column tile: `full` false) are skipped.
+  void storeOutputPair(Value rowPtr, Value col, Value o0, Value o1, bool full) {
+    auto ptrAt = [&](Value c) { return gepG(rowPtr, ext64(mul(c, ci32(g.eltBytes)))); };
+    auto guarded = [&](Value c, auto &&body) {
+      if (full)
+        return body();
+      auto ifOp = scf::IfOp::create(b, loc, cmpi(arith::CmpIPredicate::slt, c, ci32(g.realHeadDim)),
+                                    false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+      body();
+    };
+    if (g.accessBytes >= 4) {
+      guarded(col, [&] { LLVM::StoreOp::create(b, loc, pack2(o0, o1), ptrAt(col), 4); });
+      return;
+    }
+    Value c1 = add(col, ci32(1));
+    guarded(col, [&] {
+      LLVM::StoreOp::create(b, loc, arith::TruncFOp::create(b, loc, elt, o0), ptrAt(col), 2);
+    });
+    guarded(c1, [&] {
+      LLVM::StoreOp::create(b, loc, arith::TruncFOp::create(b, loc, elt, o1), ptrAt(c1), 2);
+    });
+  }
+
+  //--- SDPA: mask and dropout ---------------------------------------------//
+  /// Key column of this thread's accumulator element (n-tile j, element e) in key block n.
+  Value keyOf(Value n, int j, int e) {
+    return add(add(mul(n, ci32(g.blockN)), mul(andi(lane, 3), ci32(2))), ci32(j * 8 + e));
+  }
+  /// Applies the caller's mask to the scores of key block n: bool (false ->
+  /// -inf) or additive (scores move to the scaled log2 domain: s * scale_log2 +
+  /// mask * log2(e); softmaxScale is then 1). Keys past Sk (masked blocks
+  /// only) read the last key's entry; their scores are -inf already.
+  void applyUserMask(Value n, bool masked, SmallVector<Value> &s) {
+    const int MT = g.mTilesPerWarp, NT = g.blockN / 8;
+    const bool additive = spec.maskKind == MaskKind::Additive;
+    Type maskElt = additive ? elt : Type(i8);
+    int maskBytes = additive ? g.eltBytes : 1;
+    Value negInf = cf32(-std::numeric_limits<double>::infinity());
+    Value lastKey = sub(seqK, ci32(1));
+    for (int j = 0; j < NT; ++j)
+      for (int e = 0; e < 2; ++e) {
+        Value key = keyOf(n, j, e);
+        if (masked)
+          key = minsi(key, lastKey);
+        Value colOff = mul(mul(ext64(key), maskColStride), ci64(maskBytes));
+        auto load = [&](int r) {
+          Value ptr = gepG(maskRowBase[r], colOff);
+          Value m = LLVM::LoadOp::create(b, loc, maskElt, ptr, /*alignment=*/maskBytes);
+          if (additive)
+            return fmul(arith::ExtFOp::create(b, loc, f32, m), cf32(1.4426950408889634));
+          return cmpi(arith::CmpIPredicate::ne, m, arith::ConstantIntOp::create(b, loc, i8, 0));
+        };
+        Value shared = spec.maskPerKey ? load(0) : Value();
+        for (int r = 0; r < MT * 2; ++r) {
+          Value m = shared ? shared : load(r);
+          Value &v = s[((r / 2) * NT + j) * 4 + (r % 2) * 2 + e];
+          v = additive ? fma(v, scaleLog2, m) : select(m, v, negInf);
+        }
+      }
+  }
+  /// Philox4x32-10 (Philox.h) of one 2x2 score block: rows (row, row + 8),
+  /// keys (key, key + 1) with row % 16 < 8 and key even.
+  SmallVector<Value, 4> philox(Value key, Value row) {
+    SmallVector<Value, 4> x = {shrui(key, 1), row, philoxBH, philoxOffLo};
+    Value k0 = philoxK0, k1 = philoxK1;
+    for (int round = 0; round < 10; ++round) {
+      auto p0 = arith::MulUIExtendedOp::create(b, loc, ci32(int32_t(kPhiloxM0)), x[0]);
+      auto p1 = arith::MulUIExtendedOp::create(b, loc, ci32(int32_t(kPhiloxM1)), x[2]);
+      x = SmallVector<Value, 4>{xori(xori(p1.getHigh(), x[1]), k0), p1.getLow(),
+                                xori(xori(p0.getHigh(), x[3]), k1), p0.getLow()};
+      if (round < 9) {
+        k0 = add(k0, ci32(int32_t(kPhiloxW0)));
+        k1 = add(k1, ci32(int32_t(kPhiloxW1)));
+      }
+    }
+    return x;
+  }
+  /// Dropout words for key block n: [(mt * NT + j) * 4 + half * 2 + e].
+  SmallVector<Value> dropoutWords(Value n) {
+    const int MT = g.mTilesPerWarp, NT = g.blockN / 8;
+    SmallVector<Value> words;
+    for (int mt = 0; mt < MT; ++mt)
+      for (int j = 0; j < NT; ++j)
+        words.append(philox(keyOf(n, j, 0), threadRow(mt, 0)));
+    return words;
+  }
+
   //--- one key block -------------------------------------------------------//
   void emitBlock(Value n, bool masked, SmallVector<Value> &acc, SmallVector<Value> &rowMax,
                  SmallVector<Value> &rowSum);
@@ -313,10 +453,18 @@ private:
   MLIRContext *ctx;
   Type i8, i32, i64, f32, elt, ptrG, ptrS;
   int cpr = 0, pitchChunks = 0;
+  bool isSdpa = false;
 
   // Values live across the kernel body.
   Value smemBase, tid, lane, warp;
   Value seqQ, seqK, causalOffset, m0, scaleLog2, nEnd;
+  /// Multiplies scores in the softmax: scale_log2, or 1 when an additive mask
+  /// already moved them into the scaled log2 domain.
+  Value softmaxScale;
+  // SDPA: mask and dropout.
+  Value maskBase, maskColStride;
+  SmallVector<Value> maskRowBase; ///< per accumulator row (one entry when per key)
+  Value dropThreshold, dropScale, philoxBH, philoxOffLo, philoxK0, philoxK1;
   Value kBase, vBase, kRowStride, vRowStride;
   CopyPlan kPlan, vPlan;
   Value qXor, kXor, vXor;                 ///< per-lane ldmatrix XOR terms
@@ -326,8 +474,8 @@ private:
 
 void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
                                  SmallVector<Value> &rowMax, SmallVector<Value> &rowSum) {
-  const int MT = g.mTilesPerWarp, NT = g.blockN / 8, DT = spec.headDim / 8;
-  const int KS = spec.headDim / 16;
+  const int MT = g.mTilesPerWarp, NT = g.blockN / 8, DT = g.headDim / 8;
+  const int KS = g.headDim / 16;
 
   // Prefetch block n + stages - 1 into the slot block n - 1 used.
   NVVM::CpAsyncWaitGroupOp::create(b, loc, g.stages - 2);
@@ -380,6 +528,12 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
     }
   }
 
+  if (spec.maskKind != MaskKind::None)
+    applyUserMask(n, masked, s);
+  SmallVector<Value> keepWords; // dropout: 4 Philox words per (m-tile, n-tile)
+  if (spec.dropout)
+    keepWords = dropoutWords(n);
+
   // Online softmax per row (two rows per thread per m-tile: lane/4 and +8).
   SmallVector<Value> p(MT * NT * 2); // packed 16-bit pairs
   for (int mt = 0; mt < MT; ++mt) {
@@ -393,16 +547,24 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
       mx = fmax(mx, shflXor(mx, 2));
       // Scaled max; 0 when the row has seen no visible key (avoids inf - inf).
       Value isEmpty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, mx, negInf);
-      Value mScaled = select(isEmpty, cf32(0.0), fmul(mx, scaleLog2));
+      Value mScaled = select(isEmpty, cf32(0.0), fmul(mx, softmaxScale));
       Value negM = arith::NegFOp::create(b, loc, mScaled);
-      Value alpha = exp2(fma(rowMax[r], scaleLog2, negM));
+      Value alpha = exp2(fma(rowMax[r], softmaxScale, negM));
       rowMax[r] = mx;
       Value sum = cf32(0.0);
       for (int j = 0; j < NT; ++j) {
-        Value e0 = exp2(fma(s[(mt * NT + j) * 4 + half * 2 + 0], scaleLog2, negM));
-        Value e1 = exp2(fma(s[(mt * NT + j) * 4 + half * 2 + 1], scaleLog2, negM));
-        sum = fadd(sum, fadd(e0, e1));
-        p[(mt * NT + j) * 2 + half] = pack2(e0, e1);
+        Value e[2];
+        for (int x = 0; x < 2; ++x)
+          e[x] = exp2(fma(s[(mt * NT + j) * 4 + half * 2 + x], softmaxScale, negM));
+        // The row sum counts every probability; dropout zeroes some in P only.
+        sum = fadd(sum, fadd(e[0], e[1]));
+        if (spec.dropout)
+          for (int x = 0; x < 2; ++x) {
+            Value word = keepWords[(mt * NT + j) * 4 + half * 2 + x];
+            Value keep = cmpi(arith::CmpIPredicate::uge, word, dropThreshold);
+            e[x] = select(keep, e[x], cf32(0.0));
+          }
+        p[(mt * NT + j) * 2 + half] = pack2(e[0], e[1]);
       }
       rowSum[r] = fadd(fmul(rowSum[r], alpha), sum);
       for (int d = 0; d < DT; ++d)
@@ -434,7 +596,7 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
 } // namespace
 
 gpu::GPUFuncOp FlashSm80Emitter::emit(gpu::GPUModuleOp module) {
-  const int MT = g.mTilesPerWarp, DT = spec.headDim / 8;
+  const int MT = g.mTilesPerWarp, DT = g.headDim / 8;
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToEnd(module.getBody());
 
@@ -444,8 +606,12 @@ gpu::GPUFuncOp FlashSm80Emitter::emit(gpu::GPUModuleOp module) {
                          LLVM::Linkage::External, smemName, Attribute(), /*alignment=*/1024,
                          /*addrSpace=*/3);
 
+  // SDPA kernels take the flash parameters followed by the mask and dropout ones.
+  SmallVector<AbiParam> params(std::begin(kFlashParams), std::end(kFlashParams));
+  if (isSdpa)
+    params.append(std::begin(kSdpaExtraParams), std::end(kSdpaExtraParams));
   SmallVector<Type> argTypes;
-  for (const AbiParam &p : kFlashParams) {
+  for (const AbiParam &p : params) {
     switch (p.type) {
     case AbiType::Ptr: argTypes.push_back(ptrG); break;
     case AbiType::I32: argTypes.push_back(i32); break;
@@ -460,10 +626,10 @@ gpu::GPUFuncOp FlashSm80Emitter::emit(gpu::GPUModuleOp module) {
   Block &entry = fn.getBody().front();
   b.setInsertionPointToStart(&entry);
   auto arg = [&](const char *name) -> Value {
-    for (size_t i = 0; i < kNumFlashParams; ++i)
-      if (std::string_view(kFlashParams[i].name) == name)
+    for (size_t i = 0; i < params.size(); ++i)
+      if (std::string_view(params[i].name) == name)
         return entry.getArgument(i);
-    llvm_unreachable("unknown flash ABI parameter");
+    llvm_unreachable("unknown kernel ABI parameter");
   };
 
   smemBase = LLVM::AddressOfOp::create(b, loc, ptrS, smemName);
@@ -477,7 +643,10 @@ gpu::GPUFuncOp FlashSm80Emitter::emit(gpu::GPUModuleOp module) {
   seqQ = arg("seqlen_q");
   seqK = arg("seqlen_k");
   scaleLog2 = arg("scale_log2");
-  causalOffset = sub(seqK, seqQ);
+  // Causal alignment: flash aligns the last query with the last key
+  // (FlashAttention-2); sdpa aligns the first ones (torch's is_causal).
+  causalOffset = isSdpa ? ci32(0) : sub(seqK, seqQ);
+  softmaxScale = spec.maskKind == MaskKind::Additive ? cf32(1.0) : scaleLog2;
   Value numMBlocks = toI32(gpu::GridDimOp::create(b, loc, gpu::Dimension::x));
   // Causal: the heaviest query blocks (last rows) start first.
   Value mBlock = spec.causal ? sub(sub(numMBlocks, ci32(1)), bx) : bx;
@@ -486,7 +655,7 @@ gpu::GPUFuncOp FlashSm80Emitter::emit(gpu::GPUModuleOp module) {
 
   auto headBase = [&](const char *ptr, const char *bs, const char *hs, Value h) {
     Value off = arith::AddIOp::create(b, loc, mul(ext64(batch), arg(bs)), mul(ext64(h), arg(hs)));
-    return gepG(arg(ptr), mul(off, ci64(2)));
+    return gepG(arg(ptr), mul(off, ci64(g.eltBytes)));
   };
   Value qBase = headBase("q", "q_batch_stride", "q_head_stride", head);
   kBase = headBase("k", "k_batch_stride", "k_head_stride", kvHead);
@@ -526,6 +695,37 @@ gpu::GPUFuncOp FlashSm80Emitter::emit(gpu::GPUModuleOp module) {
   Value vRowLocal = add(mul(andi(shrui(lane, 3), 1), ci32(8)), andi(lane, 7));
   vXor = ldmXorTerm(vRowLocal, andi(shrui(lane, 4), 1));
   vRowBytes = mul(vRowLocal, rowBytes);
+
+  if (spec.maskKind != MaskKind::None) {
+    int maskBytes = spec.maskKind == MaskKind::Additive ? g.eltBytes : 1;
+    Value off = arith::AddIOp::create(b, loc, mul(ext64(batch), arg("mask_batch_stride")),
+                                      mul(ext64(head), arg("mask_head_stride")));
+    maskBase = gepG(arg("mask"), mul(off, ci64(maskBytes)));
+    maskColStride = arg("mask_col_stride");
+    if (spec.maskPerKey) {
+      maskRowBase.push_back(maskBase);
+    } else {
+      // Rows past Sq read the last row's entries (their results are not stored).
+      Value lastRow = sub(seqQ, ci32(1));
+      for (int r = 0; r < MT * 2; ++r) {
+        Value row = minsi(threadRow(r / 2, r % 2), lastRow);
+        maskRowBase.push_back(
+            gepG(maskBase, mul(mul(ext64(row), arg("mask_row_stride")), ci64(maskBytes))));
+      }
+    }
+  }
+  if (spec.dropout) {
+    auto lo32 = [&](Value v) { return arith::TruncIOp::create(b, loc, i32, v).getResult(); };
+    auto hi32 = [&](Value v) {
+      return lo32(arith::ShRUIOp::create(b, loc, v, ci64(32)).getResult());
+    };
+    dropThreshold = arg("dropout_threshold");
+    dropScale = arg("dropout_scale");
+    philoxBH = add(mul(batch, arg("num_heads")), head);
+    philoxOffLo = lo32(arg("offset"));
+    philoxK0 = lo32(arg("seed"));
+    philoxK1 = xori(hi32(arg("seed")), hi32(arg("offset")));
+  }
 
   // Prologue: Q with key block 0 in group 0, then blocks 1..stages-2.
   copyTile(qPlan, qBase, m0, seqQ, qRowStride, ci32(0));
@@ -569,18 +769,20 @@ gpu::GPUFuncOp FlashSm80Emitter::emit(gpu::GPUModuleOp module) {
       sum = fadd(sum, shflXor(sum, 2));
       Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, sum, cf32(0.0));
       Value inv = select(empty, cf32(0.0), arith::DivFOp::create(b, loc, cf32(1.0), sum));
+      if (spec.dropout)
+        inv = fmul(inv, dropScale);
       Value row = threadRow(mt, half);
       Value inRange = cmpi(arith::CmpIPredicate::slt, row, seqQ);
       auto ifOp = scf::IfOp::create(b, loc, inRange, false);
       OpBuilder::InsertionGuard g2(b);
       b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
-      Value rowPtr = gepG(oBase, mul(mul(ext64(row), oRowStride), ci64(2)));
-      Value colBase = mul(andi(lane, 3), ci32(4)); // bytes: 2 elements per lane
-      for (int d = 0; d < DT; ++d) {
+      Value rowPtr = gepG(oBase, mul(mul(ext64(row), oRowStride), ci64(g.eltBytes)));
+      Value colBase = mul(andi(lane, 3), ci32(2)); // 2 elements per lane
+      for (int d = 0; d < DT && d * 8 < g.realHeadDim; ++d) {
         Value o0 = fmul(acc[(mt * DT + d) * 4 + half * 2 + 0], inv);
         Value o1 = fmul(acc[(mt * DT + d) * 4 + half * 2 + 1], inv);
-        Value ptr = gepG(rowPtr, ext64(add(colBase, ci32(d * 16))));
-        LLVM::StoreOp::create(b, loc, pack2(o0, o1), ptr, /*alignment=*/4);
+        Value col = add(colBase, ci32(d * 8));
+        storeOutputPair(rowPtr, col, o0, o1, /*full=*/(d + 1) * 8 <= g.realHeadDim);
       }
       if (spec.returnLse) {
         Value isLane0 = cmpi(arith::CmpIPredicate::eq, andi(lane, 3), ci32(0));

@@ -28,6 +28,7 @@ std::string_view toString(DType t) {
   case DType::F16: return "f16";
   case DType::BF16: return "bf16";
   case DType::F32: return "f32";
+  case DType::Bool: return "bool";
   }
   return "?";
 }
@@ -49,6 +50,7 @@ std::optional<DType> parseDType(std::string_view s) {
   if (s == "f16" || s == "fp16" || s == "float16") return DType::F16;
   if (s == "bf16" || s == "bfloat16") return DType::BF16;
   if (s == "f32" || s == "fp32" || s == "float32") return DType::F32;
+  if (s == "bool") return DType::Bool;
   return std::nullopt;
 }
 std::optional<MaskKind> parseMaskKind(std::string_view s) {
@@ -57,7 +59,13 @@ std::optional<MaskKind> parseMaskKind(std::string_view s) {
   if (s == "additive") return MaskKind::Additive;
   return std::nullopt;
 }
-int dtypeSize(DType t) { return t == DType::F32 ? 4 : 2; }
+int dtypeSize(DType t) {
+  switch (t) {
+  case DType::F32: return 4;
+  case DType::Bool: return 1;
+  default: return 2;
+  }
+}
 
 std::string KernelConfig::str() const {
   return fmt::format("bm{}_bn{}_w{}_s{}", blockM, blockN, numWarps, stages);
@@ -90,6 +98,10 @@ std::string AttentionSpec::validate() const {
     return fmt::format("arch: expected sm_<NN>[a] (e.g. sm_80, sm_90a), got '{}'", arch);
   if (cc < 80)
     return fmt::format("arch: attnjit kernels need sm_80 or newer, got '{}'", arch);
+  if (dtype == DType::Bool)
+    return "dtype: bool is a mask dtype; q, k and v must be f16, bf16 or f32";
+  if (maskPerKey && (variant != Variant::Sdpa || maskKind == MaskKind::None))
+    return "mask_per_key: only for an sdpa spec with a mask";
   switch (variant) {
   case Variant::Flash:
     if (!isSupportedFlashHeadDim(headDim))
@@ -119,10 +131,11 @@ std::string AttentionSpec::validate() const {
 }
 
 std::string AttentionSpec::canonical() const {
-  return fmt::format("variant={};head_dim={};causal={};dtype={};lse={};mask={};dropout={};"
-                     "arch={};block_m={};block_n={};warps={};stages={}",
+  return fmt::format("variant={};head_dim={};causal={};dtype={};lse={};mask={};mask_per_key={};"
+                     "dropout={};arch={};block_m={};block_n={};warps={};stages={}",
                      toString(variant), headDim, causal ? 1 : 0, toString(dtype),
-                     returnLse ? 1 : 0, toString(maskKind), dropout ? 1 : 0, arch,
+                     returnLse ? 1 : 0, toString(maskKind), maskPerKey ? 1 : 0,
+                     dropout ? 1 : 0, arch,
                      config.blockM, config.blockN, config.numWarps, config.stages);
 }
 
@@ -132,7 +145,7 @@ std::string AttentionSpec::kernelName() const {
   std::string name = fmt::format("attnjit_{}_d{}{}_{}{}", toString(variant), headDim,
                                  causal ? "_causal" : "", toString(dtype), returnLse ? "_lse" : "");
   if (maskKind != MaskKind::None)
-    name += fmt::format("_mask{}", toString(maskKind));
+    name += fmt::format("_mask{}{}", toString(maskKind), maskPerKey ? "_perkey" : "");
   if (dropout)
     name += "_dropout";
   return name + "_" + a;
@@ -203,7 +216,8 @@ std::optional<AttentionSpec> AttentionSpec::parse(std::string_view text, std::st
       auto m = parseMaskKind(val);
       ok = m.has_value();
       if (ok) spec.maskKind = *m;
-    } else if (key == "dropout") ok = needBool(spec.dropout);
+    } else if (key == "mask_per_key") ok = needBool(spec.maskPerKey);
+    else if (key == "dropout") ok = needBool(spec.dropout);
     else if (key == "arch") spec.arch = std::string(val);
     else if (key == "block_m") ok = needInt(spec.config.blockM);
     else if (key == "block_n") ok = needInt(spec.config.blockN);

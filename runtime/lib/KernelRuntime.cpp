@@ -358,7 +358,7 @@ FastKey makeFastKey(CUcontext ctx, const AttentionSpec &s) {
   k.ctx = ctx;
   int f[12] = {int(s.variant), s.headDim, s.causal, int(s.dtype), s.returnLse,
                int(s.maskKind), s.dropout, s.config.blockM, s.config.blockN,
-               s.config.numWarps, s.config.stages, 0};
+               s.config.numWarps, s.config.stages, s.maskPerKey};
   std::memcpy(k.fields, f, sizeof(f));
   return k;
 }
@@ -452,22 +452,20 @@ const LoadedKernel &KernelRuntime::getKernel(const AttentionSpec &spec, CUstream
 // Launch
 //===----------------------------------------------------------------------===//
 
-void KernelRuntime::launchFlash(const LoadedKernel &k, FlashLaunchArgs &args, int batch,
-                                CUstream stream) {
+void KernelRuntime::launchGrid(const LoadedKernel &k, void **params, int seqlenQ, int numHeads,
+                               int batch, CUstream stream) {
   const CompiledKernel &ck = *k.kernel;
   int blockM = ck.spec.config.blockM;
   // The grid's y and z dimensions are limited to 65535 by the hardware.
-  if (args.seqlenQ <= 0 || args.numHeads <= 0 || args.numHeads > 65535 || batch <= 0 ||
-      batch > 65535 || blockM <= 0)
+  if (seqlenQ <= 0 || numHeads <= 0 || numHeads > 65535 || batch <= 0 || batch > 65535 ||
+      blockM <= 0)
     throw Error(ErrorKind::InvalidArgument,
-                fmt::format("launchFlash {}: expected seqlen_q > 0, 0 < num_heads <= 65535, "
+                fmt::format("launch {}: expected seqlen_q > 0, 0 < num_heads <= 65535, "
                             "0 < batch <= 65535 and blockM > 0; got seqlen_q {}, num_heads {}, "
                             "batch {}, blockM {}",
-                            ck.spec.kernelName(), args.seqlenQ, args.numHeads, batch, blockM));
-  unsigned gridX = static_cast<unsigned>((int64_t(args.seqlenQ) + blockM - 1) / blockM);
-  unsigned gridY = static_cast<unsigned>(args.numHeads), gridZ = static_cast<unsigned>(batch);
-  void *params[kNumFlashParams];
-  args.fillParamPointers(params);
+                            ck.spec.kernelName(), seqlenQ, numHeads, batch, blockM));
+  unsigned gridX = static_cast<unsigned>((int64_t(seqlenQ) + blockM - 1) / blockM);
+  unsigned gridY = static_cast<unsigned>(numHeads), gridZ = static_cast<unsigned>(batch);
   CudaDriver &drv = CudaDriver::get();
   CUresult r =
       drv.cuLaunchKernel(k.function, gridX, gridY, gridZ, static_cast<unsigned>(ck.threadsPerBlock),
@@ -478,6 +476,28 @@ void KernelRuntime::launchFlash(const LoadedKernel &k, FlashLaunchArgs &args, in
                          "dynamic shared memory {} bytes, stream {}",
                          ck.spec.kernelName(), ck.entryName, k.device, gridX, gridY, gridZ,
                          ck.threadsPerBlock, ck.sharedMemBytes, static_cast<void *>(stream)));
+}
+
+void KernelRuntime::launchFlash(const LoadedKernel &k, FlashLaunchArgs &args, int batch,
+                                CUstream stream) {
+  if (k.kernel->spec.variant != Variant::Flash)
+    throw Error(ErrorKind::InvalidArgument,
+                fmt::format("launchFlash: kernel {} is not a flash kernel",
+                            k.kernel->spec.kernelName()));
+  void *params[kNumFlashParams];
+  args.fillParamPointers(params);
+  launchGrid(k, params, args.seqlenQ, args.numHeads, batch, stream);
+}
+
+void KernelRuntime::launchSdpa(const LoadedKernel &k, SdpaLaunchArgs &args, int batch,
+                               CUstream stream) {
+  if (k.kernel->spec.variant != Variant::Sdpa)
+    throw Error(ErrorKind::InvalidArgument,
+                fmt::format("launchSdpa: kernel {} is not an sdpa kernel",
+                            k.kernel->spec.kernelName()));
+  void *params[kNumSdpaParams];
+  args.fillParamPointers(params);
+  launchGrid(k, params, args.flash.seqlenQ, args.flash.numHeads, batch, stream);
 }
 
 //===----------------------------------------------------------------------===//

@@ -291,7 +291,7 @@ func.func @softmax_scale_inf(%q: memref<?x?x?x128xbf16>, %k: memref<?x?x?x128xbf
 // -----
 
 func.func @mask_element_type(%q: memref<?x?x?x64xf16>, %k: memref<?x?x?x64xf16>, %v: memref<?x?x?x64xf16>, %o: memref<?x?x?x64xf16>, %m: memref<?x?xi8>) {
-  // expected-error @+1 {{'attn.sdpa' op element type of 'mask' must be i1 (boolean mask), f16 or f32 (additive mask), got i8}}
+  // expected-error @+1 {{'attn.sdpa' op element type of 'mask' must be i1 (boolean mask) or f16 (additive mask, q's element type), got i8}}
   attn.sdpa ins(%q, %k, %v : memref<?x?x?x64xf16>, memref<?x?x?x64xf16>, memref<?x?x?x64xf16>) mask(%m : memref<?x?xi8>) outs(%o : memref<?x?x?x64xf16>) {layout = #attn.layout<bshd>, num_heads = 1 : i64, num_kv_heads = 1 : i64}
   return
 }
@@ -299,7 +299,7 @@ func.func @mask_element_type(%q: memref<?x?x?x64xf16>, %k: memref<?x?x?x64xf16>,
 // -----
 
 func.func @mask_float_other_than_input(%q: memref<?x?x?x64xf16>, %k: memref<?x?x?x64xf16>, %v: memref<?x?x?x64xf16>, %o: memref<?x?x?x64xf16>, %m: memref<?x?xbf16>) {
-  // expected-error @+1 {{'attn.sdpa' op element type of 'mask' must be i1 (boolean mask), f16 or f32 (additive mask), got bf16}}
+  // expected-error @+1 {{'attn.sdpa' op element type of 'mask' must be i1 (boolean mask) or f16 (additive mask, q's element type), got bf16}}
   attn.sdpa ins(%q, %k, %v : memref<?x?x?x64xf16>, memref<?x?x?x64xf16>, memref<?x?x?x64xf16>) mask(%m : memref<?x?xbf16>) outs(%o : memref<?x?x?x64xf16>) {layout = #attn.layout<bshd>, num_heads = 1 : i64, num_kv_heads = 1 : i64}
   return
 }
@@ -346,9 +346,9 @@ func.func @mask_heads(%q: memref<?x?x?x64xf16>, %k: memref<?x?x?x64xf16>, %v: me
 
 // -----
 
-func.func @mask_seq_q(%q: memref<?x8x?x64xf16>, %k: memref<?x?x?x64xf16>, %v: memref<?x8x?x64xf16>, %o: memref<?x8x?x64xf16>, %m: memref<?x9x?xf32>) {
+func.func @mask_seq_q(%q: memref<?x8x?x64xf16>, %k: memref<?x?x?x64xf16>, %v: memref<?x8x?x64xf16>, %o: memref<?x8x?x64xf16>, %m: memref<?x9x?xf16>) {
   // expected-error @+1 {{'attn.sdpa' op dim 1 (Sq) of 'mask' (9) must be 1 or equal the sequence length of 'q' (8)}}
-  attn.sdpa ins(%q, %k, %v : memref<?x8x?x64xf16>, memref<?x?x?x64xf16>, memref<?x8x?x64xf16>) mask(%m : memref<?x9x?xf32>) outs(%o : memref<?x8x?x64xf16>) {layout = #attn.layout<bshd>, num_heads = 1 : i64, num_kv_heads = 1 : i64}
+  attn.sdpa ins(%q, %k, %v : memref<?x8x?x64xf16>, memref<?x?x?x64xf16>, memref<?x8x?x64xf16>) mask(%m : memref<?x9x?xf16>) outs(%o : memref<?x8x?x64xf16>) {layout = #attn.layout<bshd>, num_heads = 1 : i64, num_kv_heads = 1 : i64}
   return
 }
 

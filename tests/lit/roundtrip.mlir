@@ -99,13 +99,13 @@ func.func @sdpa_additive_mask_rank3_lse(%q: memref<?x?x?x128xbf16>, %m: memref<?
 
 // -----
 
-// A rank-4 f32 additive mask broadcast over batch and heads, with strides.
-// CHECK-LABEL: func.func @sdpa_f32_mask_rank4_broadcast
-// CHECK: attn.sdpa ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<2x?x8x64xf16>, memref<2x?x8x64xf16>, memref<2x?x8x64xf16>) mask(%{{.*}} : memref<1x1x?x?xf32, strided<[?, ?, ?, 1]>>) outs(%{{.*}} : memref<2x?x8x64xf16>) {layout = #attn.layout<bshd>, num_heads = 8 : i64, num_kv_heads = 8 : i64}
-func.func @sdpa_f32_mask_rank4_broadcast(%q: memref<2x?x8x64xf16>,
-                                         %m: memref<1x1x?x?xf32, strided<[?, ?, ?, 1]>>) {
+// A rank-4 additive mask broadcast over batch and heads, with strides.
+// CHECK-LABEL: func.func @sdpa_f16_mask_rank4_broadcast
+// CHECK: attn.sdpa ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<2x?x8x64xf16>, memref<2x?x8x64xf16>, memref<2x?x8x64xf16>) mask(%{{.*}} : memref<1x1x?x?xf16, strided<[?, ?, ?, 1]>>) outs(%{{.*}} : memref<2x?x8x64xf16>) {layout = #attn.layout<bshd>, num_heads = 8 : i64, num_kv_heads = 8 : i64}
+func.func @sdpa_f16_mask_rank4_broadcast(%q: memref<2x?x8x64xf16>,
+                                         %m: memref<1x1x?x?xf16, strided<[?, ?, ?, 1]>>) {
   attn.sdpa ins(%q, %q, %q : memref<2x?x8x64xf16>, memref<2x?x8x64xf16>, memref<2x?x8x64xf16>)
-            mask(%m : memref<1x1x?x?xf32, strided<[?, ?, ?, 1]>>) outs(%q : memref<2x?x8x64xf16>)
+            mask(%m : memref<1x1x?x?xf16, strided<[?, ?, ?, 1]>>) outs(%q : memref<2x?x8x64xf16>)
             {layout = #attn.layout<bshd>, num_heads = 8 : i64, num_kv_heads = 8 : i64}
   return
 }

@@ -1,14 +1,17 @@
-//===- CompileMatrixTest.cpp - Every flash spec compiles and assembles ----===//
+//===- CompileMatrixTest.cpp - Every flash and sdpa spec compiles ---------===//
 //
 // Part of attnjit. CPU-only: every head size x causal x dtype (and lse) spec
-// compiles to PTX for sm_80 and sm_90a; when ptxas is present the PTX also
-// assembles, and registers and spill bytes are printed per kernel. The PTX
-// entry's parameter list must match the flash kernel ABI table.
+// compiles to PTX for sm_80 and sm_90a, and so does a spread of sdpa specs
+// (padded head sizes, narrow rows, masks, dropout); when ptxas is present the
+// PTX also assembles, and registers and spill bytes are printed per kernel.
+// The PTX entry's parameter list must match the kernel ABI tables.
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Compiler/Compile.h"
 #include "attnjit/Runtime/Error.h"
-#include "attnjit/Runtime/FlashKernelABI.h"
+#include "attnjit/Runtime/SdpaKernelABI.h"
+
+#include <fmt/format.h>
 
 #include <catch2/catch.hpp>
 
@@ -45,23 +48,11 @@ const char *abiPtxType(AbiType t) {
   return "?";
 }
 
-} // namespace
-
-TEST_CASE("every flash spec compiles to PTX for sm_80 and sm_90a", "[compiler][flash]") {
-  std::vector<AttentionSpec> specs;
-  for (const char *arch : {"sm_80", "sm_90a"})
-    for (int d : {32, 64, 96, 128, 160, 192, 224, 256})
-      for (bool causal : {false, true})
-        for (DType t : {DType::BF16, DType::F16}) {
-          AttentionSpec s;
-          s.headDim = d;
-          s.causal = causal;
-          s.dtype = t;
-          s.arch = arch;
-          s.returnLse = (d == 128 && t == DType::BF16);
-          specs.push_back(s);
-        }
-  // Two workers: CI has two cores.
+/// Compiles every spec on two workers (CI has two cores), prints one line per
+/// kernel and checks what every kernel of the sm_80 recipe must contain: the
+/// target, mma.sync, ex2 and the entry's parameter list against `abi`.
+std::vector<CompiledKernel> compileAll(const std::vector<AttentionSpec> &specs,
+                                       const std::vector<AbiParam> &abi) {
   std::vector<CompiledKernel> results(specs.size());
   std::vector<std::string> errors(specs.size());
   auto worker = [&](size_t first) {
@@ -81,22 +72,115 @@ TEST_CASE("every flash spec compiles to PTX for sm_80 and sm_90a", "[compiler][f
     INFO(specs[i].canonical() << ": " << errors[i]);
     REQUIRE(errors[i].empty());
     const CompiledKernel &k = results[i];
-    std::printf("  %-46s %7.1f ms  %3d regs  %5d spill bytes  %6d B smem  %s\n",
+    std::printf("  %-58s %7.1f ms  %3d regs  %5d spill bytes  %6d B smem  %s\n",
                 k.entryName.c_str(), k.compileMs, k.registers, k.spillBytes, k.sharedMemBytes,
                 k.cubin.empty() ? "(no ptxas: PTX only)" : "cubin ok");
     CHECK(k.ptx.find(".target " + specs[i].arch) != std::string::npos);
     CHECK(k.ptx.find("mma.sync.aligned.m16n8k16.row.col.f32") != std::string::npos);
-    CHECK(k.ptx.find("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16") != std::string::npos);
-    CHECK(k.ptx.find("cp.async.cg.shared.global") != std::string::npos);
     CHECK(k.ptx.find("ex2.approx") != std::string::npos);
     CHECK(k.threadsPerBlock > 0);
     CHECK(k.sharedMemBytes > 0);
     std::vector<std::string> types = entryParamTypes(k.ptx, k.entryName);
-    REQUIRE(types.size() == kNumFlashParams);
-    for (size_t p = 0; p < kNumFlashParams; ++p) {
-      INFO("parameter " << kFlashParams[p].name);
-      CHECK(types[p] == abiPtxType(kFlashParams[p].type));
+    REQUIRE(types.size() == abi.size());
+    for (size_t p = 0; p < abi.size(); ++p) {
+      INFO("parameter " << abi[p].name);
+      CHECK(types[p] == abiPtxType(abi[p].type));
     }
+  }
+  return results;
+}
+
+} // namespace
+
+TEST_CASE("every flash spec compiles to PTX for sm_80 and sm_90a", "[compiler][flash]") {
+  std::vector<AttentionSpec> specs;
+  for (const char *arch : {"sm_80", "sm_90a"})
+    for (int d : {32, 64, 96, 128, 160, 192, 224, 256})
+      for (bool causal : {false, true})
+        for (DType t : {DType::BF16, DType::F16}) {
+          AttentionSpec s;
+          s.headDim = d;
+          s.causal = causal;
+          s.dtype = t;
+          s.arch = arch;
+          s.returnLse = (d == 128 && t == DType::BF16);
+          specs.push_back(s);
+        }
+  std::vector<CompiledKernel> kernels =
+      compileAll(specs, {std::begin(kFlashParams), std::end(kFlashParams)});
+  for (const CompiledKernel &k : kernels) {
+    INFO(k.entryName);
+    CHECK(k.ptx.find("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16") != std::string::npos);
+    CHECK(k.ptx.find("cp.async.cg.shared.global") != std::string::npos);
+  }
+}
+
+TEST_CASE("sdpa specs compile for sm_80 and sm_90a: padded head sizes, masks, dropout",
+          "[compiler][sdpa]") {
+  struct Row {
+    int d;
+    DType t;
+    MaskKind mask;
+    bool perKey, causal, dropout;
+  };
+  // Head sizes: 16-byte rows (40, 80, 200), 8/4/2-byte rows (36, 34, 33), tiny (1, 8).
+  const Row rows[] = {
+      {1, DType::BF16, MaskKind::None, false, false, false},
+      {8, DType::F16, MaskKind::Bool, false, true, false},
+      {33, DType::F16, MaskKind::Bool, false, true, false},
+      {34, DType::BF16, MaskKind::Additive, false, false, false},
+      {36, DType::BF16, MaskKind::None, false, true, true},
+      {40, DType::BF16, MaskKind::Bool, true, false, false},
+      {64, DType::BF16, MaskKind::Bool, true, true, false},
+      {80, DType::F16, MaskKind::Additive, true, false, true},
+      {128, DType::BF16, MaskKind::Additive, false, true, false},
+      {200, DType::BF16, MaskKind::None, false, false, true},
+      {256, DType::F16, MaskKind::Bool, false, false, false},
+  };
+  std::vector<AttentionSpec> specs;
+  for (const char *arch : {"sm_80", "sm_90a"})
+    for (const Row &r : rows) {
+      AttentionSpec s;
+      s.variant = Variant::Sdpa;
+      s.headDim = r.d;
+      s.dtype = r.t;
+      s.maskKind = r.mask;
+      s.maskPerKey = r.perKey;
+      s.causal = r.causal;
+      s.dropout = r.dropout;
+      s.arch = arch;
+      specs.push_back(s);
+    }
+  std::vector<AbiParam> abi(std::begin(kFlashParams), std::end(kFlashParams));
+  abi.insert(abi.end(), std::begin(kSdpaExtraParams), std::end(kSdpaExtraParams));
+  std::vector<CompiledKernel> kernels = compileAll(specs, abi);
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    const AttentionSpec &s = specs[i];
+    const std::string &ptx = kernels[i].ptx;
+    INFO(s.canonical());
+    // Global row accesses: 16-byte cp.async for 16-byte rows, narrower otherwise.
+    int access = sdpaAccessBytes(s.headDim, dtypeSize(s.dtype));
+    if (access == 16)
+      CHECK(ptx.find("cp.async.cg.shared.global [%r") != std::string::npos);
+    else if (access >= 4)
+      CHECK(std::regex_search(
+          ptx, std::regex(fmt::format("cp\\.async\\.ca\\.shared\\.global \\[[^\\]]+\\], "
+                                      "\\[[^\\]]+\\], {},",
+                                      access))));
+    else
+      CHECK(ptx.find("ld.global.b16") != std::string::npos);
+    // Philox dropout: 20 32x32->64-bit multiplies per call, many calls per key
+    // block; index arithmetic alone uses a few dozen.
+    size_t wideMuls = 0;
+    for (size_t pos = ptx.find("mul.wide.u32"); pos != std::string::npos;
+         pos = ptx.find("mul.wide.u32", pos + 1))
+      ++wideMuls;
+    if (s.dropout)
+      CHECK(wideMuls >= 200);
+    else
+      CHECK(wideMuls < 100);
+    // A bool mask is read a byte at a time from global memory.
+    CHECK((ptx.find("ld.global.b8") != std::string::npos) == (s.maskKind == MaskKind::Bool));
   }
 }
 

@@ -26,7 +26,10 @@ namespace attnjit::kernels {
 
 /// Static shape of one flash kernel: tile sizes and the shared-memory plan.
 struct FlashGeometry {
-  int headDim = 0;
+  int headDim = 0;     ///< padded to a multiple of 16 (the MMA k width)
+  int realHeadDim = 0; ///< the spec's head_dim; columns beyond it are zero in shared memory
+  int eltBytes = 2;
+  int accessBytes = 16; ///< bytes per global access of a row (sdpaAccessBytes)
   int smemPitch = 0;   ///< elements per shared-memory row (>= headDim, swizzle-friendly)
   int blockM = 0, blockN = 0, numWarps = 0, stages = 0;
   int mTilesPerWarp = 0; ///< 16-row MMA tiles each warp owns
@@ -38,10 +41,17 @@ struct FlashGeometry {
   static std::string compute(const AttentionSpec &spec, FlashGeometry &out);
 };
 
-/// The config-table entry for a flash spec on its arch.
+/// head_dim rounded up to a multiple of 16: SDPA head sizes are padded in
+/// registers and shared memory (zero-filled), never in the caller's tensors.
+int paddedHeadDim(const AttentionSpec &spec);
+
+/// The config-table entry for a flash or sdpa spec on its arch.
 KernelConfig defaultFlashSm80Config(const AttentionSpec &spec);
 
-/// Emits the kernel for `spec` (config complete) at the end of `module`.
+/// Emits the kernel for `spec` (flash or sdpa; config complete) at the end of
+/// `module`. SDPA kernels are this recipe with padded head sizes, narrower
+/// global accesses where rows are not 16-byte multiples, a bool or additive
+/// mask, top-left causal alignment and Philox dropout (Philox.h).
 mlir::gpu::GPUFuncOp emitFlashSm80Kernel(mlir::OpBuilder &builder, mlir::Location loc,
                                          mlir::gpu::GPUModuleOp module,
                                          const AttentionSpec &spec);

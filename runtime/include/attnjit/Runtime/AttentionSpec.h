@@ -16,7 +16,8 @@
 namespace attnjit {
 
 enum class Variant { Flash, Sdpa, Sage };
-enum class DType { F16, BF16, F32 };
+/// Element types. Bool (one byte, nonzero = true) is only a mask dtype.
+enum class DType { F16, BF16, F32, Bool };
 /// How an SDPA mask operand is interpreted (compile-time).
 enum class MaskKind { None, Bool, Additive };
 
@@ -51,6 +52,10 @@ struct AttentionSpec {
   DType dtype = DType::BF16;
   bool returnLse = false;          ///< also write log-sum-exp [B, H, Sq] (fp32)
   MaskKind maskKind = MaskKind::None; ///< SDPA only
+  /// SDPA with a mask only: the mask is the same for every query row (its
+  /// query-row stride is 0, e.g. a [B, Sk] key-padding mask), so the kernel
+  /// reads one mask value per key instead of one per score.
+  bool maskPerKey = false;
   bool dropout = false;            ///< SDPA only
   std::string arch = "sm_90a";     ///< target, e.g. sm_80, sm_90a
   KernelConfig config;             ///< zero fields: chosen by the compiler

@@ -13,6 +13,7 @@
 #include "attnjit/Runtime/CompiledKernel.h"
 #include "attnjit/Runtime/FlashKernelABI.h"
 #include "attnjit/Runtime/KernelProvider.h"
+#include "attnjit/Runtime/SdpaKernelABI.h"
 
 #include <cuda.h>
 
@@ -81,6 +82,8 @@ public:
   /// `stream`, which must belong to `k.context`. Errors carry the kernel name,
   /// grid, block and shared memory. Does not synchronize.
   void launchFlash(const LoadedKernel &k, FlashLaunchArgs &args, int batch, CUstream stream);
+  /// The same for an SDPA kernel (kSdpaParams order).
+  void launchSdpa(const LoadedKernel &k, SdpaLaunchArgs &args, int batch, CUstream stream);
 
   /// Unloads every module and forgets every loaded kernel (for tests; no launch
   /// of a cached kernel may be in flight and no LoadedKernel reference may be
@@ -107,6 +110,8 @@ private:
     int priority;
   };
 
+  void launchGrid(const LoadedKernel &k, void **params, int seqlenQ, int numHeads, int batch,
+                  CUstream stream);
   std::unique_ptr<LoadedKernel> load(const AttentionSpec &spec, CUcontext ctx);
 
   mutable std::shared_mutex cacheMutex_;
