@@ -70,6 +70,10 @@ static std::string dlDeviceName(int type) {
   return "unknown";
 }
 
+/// DLPack's type code for booleans (kDLBool, added in DLPack 0.8; spelled out
+/// so that older dlpack.h headers, which lack the enumerator, work too).
+static constexpr uint8_t kDLBoolCode = 6;
+
 static std::string dlDTypeName(DLDataType t) {
   const char *code = "unknown";
   switch (t.code) {
@@ -79,6 +83,7 @@ static std::string dlDTypeName(DLDataType t) {
   case kDLOpaqueHandle: code = "opaque"; break;
   case kDLBfloat: code = "bfloat"; break;
   case kDLComplex: code = "complex"; break;
+  case kDLBoolCode: code = "bool"; break;
   }
   std::string name = fmt::format("{}{}", code, t.bits);
   if (t.lanes != 1)
@@ -94,10 +99,13 @@ TensorView TensorView::fromDLPack(const DLTensor &t) {
     dtype = DType::BF16;
   else if (t.dtype.lanes == 1 && t.dtype.code == kDLFloat && t.dtype.bits == 32)
     dtype = DType::F32;
+  else if (t.dtype.lanes == 1 && t.dtype.bits == 8 &&
+           (t.dtype.code == kDLBoolCode || t.dtype.code == kDLUInt))
+    dtype = DType::Bool; // a mask: one byte per element, nonzero = true
   else
     throw Error(ErrorKind::InvalidArgument,
-                fmt::format("DLPack dtype: unsupported {}; attnjit takes float16, bfloat16 "
-                            "and float32",
+                fmt::format("DLPack dtype: unsupported {}; attnjit takes float16, bfloat16, "
+                            "float32, and bool or uint8 (masks)",
                             dlDTypeName(t.dtype)));
 
   DeviceKind kind;
@@ -134,7 +142,11 @@ DLTensor TensorView::toDLPack() const {
   t.ndim = rank_;
   t.dtype.lanes = 1;
   t.dtype.bits = static_cast<uint8_t>(dtypeSize(dtype_) * 8);
-  t.dtype.code = dtype_ == DType::BF16 ? kDLBfloat : kDLFloat;
+  switch (dtype_) {
+  case DType::BF16: t.dtype.code = kDLBfloat; break;
+  case DType::Bool: t.dtype.code = kDLBoolCode; break;
+  default: t.dtype.code = kDLFloat; break;
+  }
   // DLTensor's fields are non-const for historical reasons; consumers only read them.
   t.shape = const_cast<int64_t *>(shape_.data());
   t.strides = const_cast<int64_t *>(strides_.data());

@@ -12,6 +12,7 @@
 #include "attnjit/Runtime/AttentionSpec.h"
 #include "attnjit/Runtime/Driver.h"
 #include "attnjit/Runtime/Float16.h"
+#include "attnjit/Runtime/Philox.h"
 #include "attnjit/Runtime/Tensor.h"
 
 #include <algorithm>
@@ -50,6 +51,48 @@ inline std::vector<float> decode16(const std::vector<uint16_t> &x, DType t) {
   for (size_t i = 0; i < x.size(); ++i)
     r[i] = to16Float(x[i], t);
   return r;
+}
+
+/// `x` rounded to what dtype `t` stores (f32: unchanged; bool: 0 or 1).
+inline float quantizeTo(float x, DType t) {
+  switch (t) {
+  case DType::F32: return x;
+  case DType::Bool: return x != 0 ? 1.0f : 0.0f;
+  default: return quantize(x, t);
+  }
+}
+/// Host values as the bytes of a `t` tensor (f16, bf16, f32 or bool).
+inline std::vector<uint8_t> encodeBytes(const std::vector<float> &x, DType t) {
+  size_t n = x.size(), w = size_t(dtypeSize(t));
+  std::vector<uint8_t> bytes(n * w);
+  for (size_t i = 0; i < n; ++i) {
+    if (t == DType::Bool) {
+      bytes[i] = x[i] != 0 ? 1 : 0;
+    } else if (t == DType::F32) {
+      std::memcpy(&bytes[i * 4], &x[i], 4);
+    } else {
+      uint16_t h = from16Float(x[i], t);
+      std::memcpy(&bytes[i * 2], &h, 2);
+    }
+  }
+  return bytes;
+}
+/// The bytes of a `t` tensor as floats (f16, bf16, f32 or bool).
+inline std::vector<float> decodeBytes(const std::vector<uint8_t> &bytes, DType t) {
+  size_t w = size_t(dtypeSize(t)), n = bytes.size() / w;
+  std::vector<float> x(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (t == DType::Bool) {
+      x[i] = bytes[i] != 0 ? 1.0f : 0.0f;
+    } else if (t == DType::F32) {
+      std::memcpy(&x[i], &bytes[i * 4], 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, &bytes[i * 2], 2);
+      x[i] = to16Float(h, t);
+    }
+  }
+  return x;
 }
 
 //===----------------------------------------------------------------------===//
@@ -105,53 +148,69 @@ inline bool causalVisible(int64_t i, int64_t j, int64_t seqQ, int64_t seqK) {
   return j <= i + seqK - seqQ;
 }
 
-/// Reference attention in float64. q [B, Sq, H, D], k and v [B, Sk, Hkv, D],
+/// Per-score hooks of the float64 reference, called with (b, h, i, j): batch,
+/// query head, query row, key column. An empty hook is the identity.
+struct ScoreHooks {
+  using Fn = std::function<double(int64_t b, int64_t h, int64_t i, int64_t j)>;
+  /// Added to the scaled score: 0, a mask value, or -infinity to hide the key.
+  Fn bias;
+  /// Multiplies the normalized probability (after softmax): dropout's
+  /// keep / (1 - p). The normalizer (and lse) counts every visible key.
+  Fn weight;
+};
+
+/// Reference attention in float64 with per-score hooks (s.causal is ignored:
+/// masking is the hooks' business). q [B, Sq, H, D], k and v [B, Sk, Hkv, D],
 /// all contiguous BSHD; writes out [B, Sq, H, D] and, when given, lse
-/// [B, H, Sq] (natural log of the sum of exp(scaled scores)). Query head h
-/// reads key/value head h / (H / Hkv). A fully masked row gives 0 in out and
-/// -infinity in lse (the log of an empty sum).
-inline void referenceAttention(const AttnShape &s, const float *q, const float *k, const float *v,
-                               std::vector<double> &out, std::vector<double> *lse = nullptr) {
+/// [B, H, Sq] (natural log of the sum of exp(scores)). Query head h reads
+/// key/value head h / (H / Hkv). A row with no visible key (every score
+/// -infinity) gives 0 in out and -infinity in lse (the log of an empty sum).
+inline void referenceAttentionWith(const AttnShape &s, const float *q, const float *k,
+                                   const float *v, const ScoreHooks &hooks,
+                                   std::vector<double> &out, std::vector<double> *lse = nullptr) {
+  constexpr double kNegInf = -std::numeric_limits<double>::infinity();
   const int64_t B = s.batch, H = s.heads, Hkv = s.kvHeads, Sq = s.seqQ, Sk = s.seqK, D = s.headDim,
                 ratio = H / Hkv;
   const double scale = s.effectiveScale();
   out.assign(size_t(B * Sq * H * D), 0.0);
   if (lse)
-    lse->assign(size_t(B * H * Sq), -std::numeric_limits<double>::infinity());
+    lse->assign(size_t(B * H * Sq), kNegInf);
   std::vector<double> scores(static_cast<size_t>(Sk)), acc(static_cast<size_t>(D));
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h) {
       int64_t hk = h / ratio;
       for (int64_t i = 0; i < Sq; ++i) {
         const float *qi = q + ((b * Sq + i) * H + h) * D;
-        double mx = -std::numeric_limits<double>::infinity();
-        int64_t visible = 0;
+        double mx = kNegInf;
         for (int64_t j = 0; j < Sk; ++j) {
-          if (s.causal && !causalVisible(i, j, Sq, Sk)) {
-            scores[size_t(j)] = -std::numeric_limits<double>::infinity();
+          double bias = hooks.bias ? hooks.bias(b, h, i, j) : 0.0;
+          double &sc = scores[size_t(j)];
+          sc = kNegInf;
+          if (bias == kNegInf)
             continue;
-          }
           const float *kj = k + ((b * Sk + j) * Hkv + hk) * D;
           double dot = 0;
           for (int64_t d = 0; d < D; ++d)
             dot += double(qi[d]) * double(kj[d]);
-          scores[size_t(j)] = dot * scale;
-          mx = std::max(mx, scores[size_t(j)]);
-          ++visible;
+          sc = dot * scale + bias;
+          mx = std::max(mx, sc);
         }
         double *o = out.data() + ((b * Sq + i) * H + h) * D;
-        if (visible == 0)
-          continue;
+        if (mx == kNegInf)
+          continue; // no visible key
         double sum = 0;
         std::fill(acc.begin(), acc.end(), 0.0);
         for (int64_t j = 0; j < Sk; ++j) {
-          if (scores[size_t(j)] == -std::numeric_limits<double>::infinity())
+          if (scores[size_t(j)] == kNegInf)
             continue;
           double p = std::exp(scores[size_t(j)] - mx);
           sum += p;
+          double w = hooks.weight ? p * hooks.weight(b, h, i, j) : p;
+          if (w == 0)
+            continue;
           const float *vj = v + ((b * Sk + j) * Hkv + hk) * D;
           for (int64_t d = 0; d < D; ++d)
-            acc[size_t(d)] += p * double(vj[d]);
+            acc[size_t(d)] += w * double(vj[d]);
         }
         for (int64_t d = 0; d < D; ++d)
           o[d] = acc[size_t(d)] / sum;
@@ -160,6 +219,86 @@ inline void referenceAttention(const AttnShape &s, const float *q, const float *
       }
     }
 }
+
+/// Flash attention in float64: referenceAttentionWith() with the bottom-right
+/// causal mask when s.causal.
+inline void referenceAttention(const AttnShape &s, const float *q, const float *k, const float *v,
+                               std::vector<double> &out, std::vector<double> *lse = nullptr) {
+  ScoreHooks hooks;
+  if (s.causal)
+    hooks.bias = [&s](int64_t, int64_t, int64_t i, int64_t j) {
+      return causalVisible(i, j, s.seqQ, s.seqK) ? 0.0 : -std::numeric_limits<double>::infinity();
+    };
+  referenceAttentionWith(s, q, k, v, hooks, out, lse);
+}
+
+//===----------------------------------------------------------------------===//
+// float64 reference SDPA (masks, top-left causal, dropout)
+//===----------------------------------------------------------------------===//
+
+/// PyTorch's is_causal for SDPA is aligned top-left: key j is visible to query
+/// i iff j <= i, whatever Sq and Sk.
+inline bool causalVisibleTopLeft(int64_t i, int64_t j) { return j <= i; }
+
+/// A mask as the reference reads it: one value per stored element, at
+/// b*strides[0] + h*strides[1] + i*strides[2] + j*strides[3] (0 strides
+/// broadcast). Bool masks hold 0 (masked out) or 1; additive masks hold the
+/// values the kernel sees (already rounded to the mask's dtype).
+struct HostMask {
+  MaskKind kind = MaskKind::None;
+  std::vector<float> values;
+  int64_t strides[4] = {0, 0, 0, 0}; ///< batch, head, query row, key column
+
+  double bias(int64_t b, int64_t h, int64_t i, int64_t j) const {
+    float x = values[size_t(b * strides[0] + h * strides[1] + i * strides[2] + j * strides[3])];
+    if (kind == MaskKind::Bool)
+      return x != 0 ? 0.0 : -std::numeric_limits<double>::infinity();
+    return double(x);
+  }
+};
+
+/// Dropout as the SDPA kernels apply it (Philox.h).
+struct HostDropout {
+  double p = 0;
+  uint64_t seed = 0, offset = 0;
+
+  /// Whether probability (b, h, i, j) of a problem with H query heads is kept.
+  bool keep(int64_t b, int64_t h, int64_t i, int64_t j, int64_t H) const {
+    return sdpaDropoutWord(seed, offset, uint32_t(b * H + h), uint32_t(i), uint32_t(j)) >=
+           sdpaDropoutThreshold(p);
+  }
+};
+
+/// What the SDPA reference computes: s.causal means top-left causal here.
+struct SdpaReference {
+  AttnShape shape;
+  const HostMask *mask = nullptr; ///< null: no mask
+  HostDropout dropout;            ///< p == 0: none
+
+  /// out = dropout(softmax(q k^T * scale + mask [causal])) v, fully masked
+  /// rows 0; inputs contiguous BSHD.
+  std::vector<double> run(const float *q, const float *k, const float *v) const {
+    ScoreHooks hooks;
+    const AttnShape &s = shape;
+    const HostMask *m = mask && mask->kind != MaskKind::None ? mask : nullptr;
+    if (s.causal || m)
+      hooks.bias = [&s, m](int64_t b, int64_t h, int64_t i, int64_t j) {
+        if (s.causal && !causalVisibleTopLeft(i, j))
+          return -std::numeric_limits<double>::infinity();
+        return m ? m->bias(b, h, i, j) : 0.0;
+      };
+    if (dropout.p > 0) {
+      double scale = 1.0 / (1.0 - dropout.p);
+      const HostDropout &dr = dropout;
+      hooks.weight = [&dr, &s, scale](int64_t b, int64_t h, int64_t i, int64_t j) {
+        return dr.keep(b, h, i, j, s.heads) ? scale : 0.0;
+      };
+    }
+    std::vector<double> out;
+    referenceAttentionWith(s, q, k, v, hooks, out);
+    return out;
+  }
+};
 
 //===----------------------------------------------------------------------===//
 // Accuracy metrics
@@ -238,6 +377,16 @@ inline int64_t firstUnwritten(const std::vector<uint32_t> &data) {
     if (data[i] == kPoison32)
       return int64_t(i);
   return -1;
+}
+/// Number of `t` elements of `bytes` still holding the poison pattern (every
+/// byte kPoisonByte: a NaN in f16, bf16 and f32).
+inline int64_t countUnwrittenBytes(const std::vector<uint8_t> &bytes, DType t) {
+  size_t w = size_t(dtypeSize(t));
+  int64_t n = 0;
+  for (size_t i = 0; i + w <= bytes.size(); i += w)
+    n += std::all_of(bytes.begin() + long(i), bytes.begin() + long(i + w),
+                     [](uint8_t b) { return b == kPoisonByte; });
+  return n;
 }
 /// Number of elements still holding the poison pattern.
 template <typename T> int64_t countUnwritten(const std::vector<T> &data) {

@@ -169,3 +169,40 @@ TEST_CASE("TensorView: DLPack rejects unsupported dtypes and devices", "[runtime
   msg = errorOf([&] { TensorView::fromDLPack(d); });
   CHECK(msg.find("DLPack ndim") != std::string::npos);
 }
+
+TEST_CASE("TensorView: DLPack bool masks", "[runtime][tensor]") {
+  int64_t shape[] = {2, 16};
+  DLTensor d{};
+  d.data = fake(0x40001);
+  d.device = {kDLCUDA, 0};
+  d.ndim = 2;
+  d.shape = shape;
+  // kDLBool is code 6 (DLPack 0.8+); older headers lack the enumerator.
+  d.dtype = {6, 8, 1};
+  TensorView t = TensorView::fromDLPack(d);
+  CHECK(t.dtype() == DType::Bool);
+  CHECK(t.elementSize() == 1);
+  CHECK(t.strides() == std::vector<int64_t>{16, 1});
+  CHECK(t.byteExtent().second - t.byteExtent().first == 32);
+  // uint8 (how older frameworks export bool tensors) is a bool mask too.
+  d.dtype = {kDLUInt, 8, 1};
+  CHECK(TensorView::fromDLPack(d).dtype() == DType::Bool);
+
+  DLTensor back = t.toDLPack();
+  CHECK(back.dtype.code == 6);
+  CHECK(back.dtype.bits == 8);
+  CHECK(back.dtype.lanes == 1);
+  CHECK(TensorView::fromDLPack(back).dtype() == DType::Bool);
+  CHECK(t.str().find("bool[2, 16]") != std::string::npos);
+
+  // Other 8-bit and wider integer or bool types are still refused.
+  d.dtype = {kDLUInt, 16, 1};
+  std::string msg = errorOf([&] { TensorView::fromDLPack(d); });
+  CHECK(msg.find("uint16") != std::string::npos);
+  d.dtype = {6, 8, 4};
+  msg = errorOf([&] { TensorView::fromDLPack(d); });
+  CHECK(msg.find("bool8x4") != std::string::npos);
+  d.dtype = {6, 1, 1}; // bit-packed bools
+  msg = errorOf([&] { TensorView::fromDLPack(d); });
+  CHECK(msg.find("DLPack dtype") != std::string::npos);
+}

@@ -48,10 +48,12 @@ public:
   /// A view of a DLTensor (byte_offset folded into the pointer; strides ==
   /// NULL means contiguous). Throws InvalidArgument naming the dtype or device
   /// when attnjit cannot use it (dtypes: float16, bfloat16, float32 with one
-  /// lane; devices: kDLCUDA, kDLCUDAManaged, kDLCUDAHost, kDLCPU).
+  /// lane, and for masks bool (kDLBool, 8 bits) or uint8 as DType::Bool;
+  /// devices: kDLCUDA, kDLCUDAManaged, kDLCUDAHost, kDLCPU).
   static TensorView fromDLPack(const DLTensor &t);
   /// A DLTensor describing this view. Its shape and strides point into this
-  /// view, which must outlive it; byte_offset is 0.
+  /// view, which must outlive it; byte_offset is 0. DType::Bool is exported
+  /// as kDLBool (code 6), 8 bits.
   DLTensor toDLPack() const;
 
   void *data() const { return data_; }
