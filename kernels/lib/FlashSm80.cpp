@@ -36,6 +36,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <tuple>
 
 using namespace mlir;
 
@@ -51,12 +52,15 @@ KernelConfig defaultFlashSm80Config(const AttentionSpec &spec) {
   KernelConfig c = spec.config;
   int d = paddedHeadDim(spec);
   KernelConfig def;
+  // f32 tiles hold two bf16 planes (twice the shared memory): narrower key
+  // blocks keep them within an A100's 163 KB.
+  bool f32 = spec.dtype == DType::F32;
   if (d <= 64)
     def = {128, 64, 4, 2};
   else if (d <= 128)
-    def = {128, 64, 8, 2};
+    def = {128, f32 ? 32 : 64, 8, 2};
   else
-    def = {64, 64, 4, 2};
+    def = {64, f32 ? 16 : 64, 4, 2};
   if (c.blockM == 0) c.blockM = def.blockM;
   if (c.blockN == 0) c.blockN = def.blockN;
   if (c.numWarps == 0) c.numWarps = def.numWarps;
@@ -71,8 +75,9 @@ std::string FlashGeometry::compute(const AttentionSpec &spec, FlashGeometry &g) 
   if (spec.variant != Variant::Flash && spec.variant != Variant::Sdpa)
     return fmt::format("variant: the sm_80 recipe emits flash and sdpa kernels, got {}",
                        toString(spec.variant));
-  if (spec.dtype != DType::F16 && spec.dtype != DType::BF16)
-    return fmt::format("dtype: the sm_80 recipe supports f16 and bf16, got {}",
+  if (spec.dtype != DType::F16 && spec.dtype != DType::BF16 &&
+      !(spec.dtype == DType::F32 && spec.variant == Variant::Sdpa))
+    return fmt::format("dtype: the sm_80 recipe supports f16 and bf16 (and f32 for sdpa), got {}",
                        toString(spec.dtype));
   if (spec.headDim < 1 || spec.headDim > 256)
     return fmt::format("head_dim: expected 1..256, got {}", spec.headDim);
@@ -99,9 +104,13 @@ std::string FlashGeometry::compute(const AttentionSpec &spec, FlashGeometry &g) 
     return fmt::format("config: block_n must be a positive multiple of 16, got {}", c.blockN);
   if (c.stages < 2 || c.stages > 4)
     return fmt::format("config: stages must be 2..4, got {}", c.stages);
-  int elt = g.eltBytes;
-  g.qBytes = c.blockM * g.smemPitch * elt;
-  g.kvTileBytes = c.blockN * g.smemPitch * elt;
+  // Shared memory holds 16-bit elements; f32 inputs are split into a bf16 high
+  // and a bf16 low plane (x = hi + lo to 16 bits of mantissa).
+  g.planes = spec.dtype == DType::F32 ? 2 : 1;
+  g.qPlaneBytes = c.blockM * g.smemPitch * 2;
+  g.kvPlaneBytes = c.blockN * g.smemPitch * 2;
+  g.qBytes = g.qPlaneBytes * g.planes;
+  g.kvTileBytes = g.kvPlaneBytes * g.planes;
   g.smemBytes = g.qBytes + 2 * c.stages * g.kvTileBytes;
   return {};
 }
@@ -120,7 +129,9 @@ public:
     i32 = b.getI32Type();
     i64 = b.getI64Type();
     f32 = b.getF32Type();
-    elt = spec.dtype == DType::F16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
+    opElt = spec.dtype == DType::F16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
+    elt = spec.dtype == DType::F32 ? f32 : opElt;
+    split = g.planes == 2;
     ptrG = LLVM::LLVMPointerType::get(ctx, 1);
     ptrS = LLVM::LLVMPointerType::get(ctx, 3);
     cpr = g.headDim / 8;
@@ -223,9 +234,9 @@ private:
   }
   /// MMA operand register: i32 for bf16, vector<2xf16> for f16.
   Value operand(Value packedI32) {
-    if (spec.dtype == DType::BF16)
+    if (spec.dtype != DType::F16)
       return packedI32;
-    return LLVM::BitcastOp::create(b, loc, VectorType::get({2}, elt), packedI32);
+    return LLVM::BitcastOp::create(b, loc, VectorType::get({2}, opElt), packedI32);
   }
   /// d = a(16x16) * b(16x8) + c, fp32 accumulate.
   void mma(ArrayRef<Value> a, ArrayRef<Value> bb, MutableArrayRef<Value> c) {
@@ -234,6 +245,7 @@ private:
     for (Value v : a) av.push_back(operand(v));
     for (Value v : bb) bv.push_back(operand(v));
     NVVM::MMATypes t = spec.dtype == DType::F16 ? NVVM::MMATypes::f16 : NVVM::MMATypes::bf16;
+    // (f32 inputs multiply their bf16 planes.)
     auto op = NVVM::MmaOp::create(b, loc, resTy, av, bv, SmallVector<Value>(c.begin(), c.end()),
                                   ArrayRef<int64_t>{16, 8, 16}, std::nullopt, std::nullopt,
                                   std::array<NVVM::MMATypes, 2>{t, t},
@@ -248,8 +260,29 @@ private:
     Value v = LLVM::PoisonOp::create(b, loc, v2f);
     v = LLVM::InsertElementOp::create(b, loc, v, lo, ci32(0));
     v = LLVM::InsertElementOp::create(b, loc, v, hi, ci32(1));
-    Value t = arith::TruncFOp::create(b, loc, VectorType::get({2}, elt), v);
+    Value t = arith::TruncFOp::create(b, loc, VectorType::get({2}, opElt), v);
     return LLVM::BitcastOp::create(b, loc, i32, t);
+  }
+  /// x rounded to bf16, and the bf16 of what that rounding lost.
+  std::pair<Value, Value> splitBf16(Value x) {
+    Value hi = arith::TruncFOp::create(b, loc, opElt, x);
+    Value lo = arith::TruncFOp::create(b, loc, opElt,
+                                       arith::SubFOp::create(b, loc, x,
+                                                             arith::ExtFOp::create(b, loc, f32, hi)));
+    return {hi, lo};
+  }
+  /// Two fp32 values as (hi, lo) packed bf16 pairs.
+  std::pair<Value, Value> pack2Split(Value x0, Value x1) {
+    auto [h0, l0] = splitBf16(x0);
+    auto [h1, l1] = splitBf16(x1);
+    auto packPair = [&](Value a, Value c) {
+      auto v2 = VectorType::get({2}, opElt);
+      Value v = LLVM::PoisonOp::create(b, loc, v2);
+      v = LLVM::InsertElementOp::create(b, loc, v, a, ci32(0));
+      v = LLVM::InsertElementOp::create(b, loc, v, c, ci32(1));
+      return LLVM::BitcastOp::create(b, loc, i32, v).getResult();
+    };
+    return {packPair(h0, h1), packPair(l0, l1)};
   }
 
   //--- tile copies --------------------------------------------------------//
@@ -285,7 +318,7 @@ private:
   /// in accessBytes granules (cp.async of 8 or 4 bytes, or 2-byte loads and
   /// stores when rows have an odd number of 16-bit elements).
   void copyTile(const CopyPlan &p, Value base, Value row0, Value rowLimit, Value rowStride,
-                Value smemTileOff) {
+                Value smemTileOff, int planeBytes) {
     Value tileBase = mul(ext64(row0), rowStride); // elements
     const int G = g.accessBytes, eltPerG = G / g.eltBytes;
     const bool padChunks = g.realHeadDim < g.headDim;
@@ -299,6 +332,10 @@ private:
       Value rowOk = cmpi(arith::CmpIPredicate::slt, add(row0, p.rowInTile[it]), rowLimit);
       Value rowElem = arith::AddIOp::create(b, loc, tileBase, p.rowOffset[it]);
       Value dstChunk = add(smemTileOff, p.smemOff[it]);
+      if (split) {
+        copySplitChunk(p.chunk[it], rowOk, base, rowElem, dstChunk, planeBytes);
+        continue;
+      }
       for (int gi = 0; gi < 16 / G; ++gi) {
         Value ok = rowOk;
         if (padChunks) {
@@ -326,6 +363,39 @@ private:
     }
   }
 
+  /// f32 inputs: loads the 8 elements of one 16-byte shared-memory chunk
+  /// (32 bytes of the row, in accessBytes pieces; zeros past the row's end or
+  /// Sk) and stores their bf16 high parts to the tile's first plane and their
+  /// bf16 low parts `planeBytes` further on.
+  void copySplitChunk(Value chunk, Value rowOk, Value base, Value rowElem, Value dst,
+                      int planeBytes) {
+    const int G = g.accessBytes, eltPerG = G / 4;
+    SmallVector<Value, 8> x;
+    for (int gi = 0; gi < 32 / G; ++gi) {
+      Value col = add(mul(chunk, ci32(8)), ci32(gi * eltPerG));
+      Value ok = arith::AndIOp::create(b, loc, rowOk,
+                                       cmpi(arith::CmpIPredicate::slt, col, ci32(g.realHeadDim)));
+      Value elemOff = select(ok, arith::AddIOp::create(b, loc, rowElem, ci64(gi * eltPerG)),
+                             ci64(0));
+      Value src = gepG(base, mul(elemOff, ci64(4)));
+      Type ty = eltPerG == 1 ? Type(f32) : Type(VectorType::get({eltPerG}, f32));
+      Value v = LLVM::LoadOp::create(b, loc, ty, src, /*alignment=*/G);
+      for (int e = 0; e < eltPerG; ++e) {
+        Value xe = eltPerG == 1 ? v : LLVM::ExtractElementOp::create(b, loc, v, ci32(e));
+        x.push_back(select(ok, xe, cf32(0.0)));
+      }
+    }
+    auto v4 = VectorType::get({4}, i32);
+    Value hi = LLVM::PoisonOp::create(b, loc, v4), lo = LLVM::PoisonOp::create(b, loc, v4);
+    for (int pr = 0; pr < 4; ++pr) {
+      auto [h, l] = pack2Split(x[2 * pr], x[2 * pr + 1]);
+      hi = LLVM::InsertElementOp::create(b, loc, hi, h, ci32(pr));
+      lo = LLVM::InsertElementOp::create(b, loc, lo, l, ci32(pr));
+    }
+    LLVM::StoreOp::create(b, loc, hi, gepS(dst), /*alignment=*/16);
+    LLVM::StoreOp::create(b, loc, lo, gepS(add(dst, ci32(planeBytes))), /*alignment=*/16);
+  }
+
   /// Byte offsets of ring slot `slot`'s K and V tiles in shared memory.
   Value kSlotOffset(Value slot) { return add(ci32(g.qBytes), mul(slot, ci32(g.kvTileBytes))); }
   Value vSlotOffset(Value slot) {
@@ -340,8 +410,8 @@ private:
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
       Value row0 = mul(blk, ci32(g.blockN));
-      copyTile(kPlan, kBase, row0, seqK, kRowStride, kSlotOffset(slot));
-      copyTile(vPlan, vBase, row0, seqK, vRowStride, vSlotOffset(slot));
+      copyTile(kPlan, kBase, row0, seqK, kRowStride, kSlotOffset(slot), g.kvPlaneBytes);
+      copyTile(vPlan, vBase, row0, seqK, vRowStride, vSlotOffset(slot), g.kvPlaneBytes);
     }
     NVVM::CpAsyncCommitGroupOp::create(b, loc);
   }
@@ -365,17 +435,30 @@ private:
       b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
       body();
     };
-    if (g.accessBytes >= 4) {
-      guarded(col, [&] { LLVM::StoreOp::create(b, loc, pack2(o0, o1), ptrAt(col), 4); });
+    if (g.accessBytes >= 2 * g.eltBytes) {
+      guarded(col, [&] {
+        Value pair;
+        if (split) {
+          auto v2f = VectorType::get({2}, f32);
+          pair = LLVM::PoisonOp::create(b, loc, v2f);
+          pair = LLVM::InsertElementOp::create(b, loc, pair, o0, ci32(0));
+          pair = LLVM::InsertElementOp::create(b, loc, pair, o1, ci32(1));
+        } else {
+          pair = pack2(o0, o1);
+        }
+        LLVM::StoreOp::create(b, loc, pair, ptrAt(col), 2 * g.eltBytes);
+      });
       return;
     }
     Value c1 = add(col, ci32(1));
-    guarded(col, [&] {
-      LLVM::StoreOp::create(b, loc, arith::TruncFOp::create(b, loc, elt, o0), ptrAt(col), 2);
-    });
-    guarded(c1, [&] {
-      LLVM::StoreOp::create(b, loc, arith::TruncFOp::create(b, loc, elt, o1), ptrAt(c1), 2);
-    });
+    auto store = [&](Value c, Value o) {
+      guarded(c, [&] {
+        Value v = split ? o : arith::TruncFOp::create(b, loc, elt, o).getResult();
+        LLVM::StoreOp::create(b, loc, v, ptrAt(c), g.eltBytes);
+      });
+    };
+    store(col, o0);
+    store(c1, o1);
   }
 
   //--- SDPA: mask and dropout ---------------------------------------------//
@@ -404,7 +487,8 @@ private:
           Value ptr = gepG(maskRowBase[r], colOff);
           Value m = LLVM::LoadOp::create(b, loc, maskElt, ptr, /*alignment=*/maskBytes);
           if (additive)
-            return fmul(arith::ExtFOp::create(b, loc, f32, m), cf32(1.4426950408889634));
+            return fmul(split ? m : arith::ExtFOp::create(b, loc, f32, m).getResult(),
+                        cf32(1.4426950408889634));
           return cmpi(arith::CmpIPredicate::ne, m, arith::ConstantIntOp::create(b, loc, i8, 0));
         };
         Value shared = spec.maskPerKey ? load(0) : Value();
@@ -451,7 +535,10 @@ private:
   const AttentionSpec &spec;
   const FlashGeometry &g;
   MLIRContext *ctx;
-  Type i8, i32, i64, f32, elt, ptrG, ptrS;
+  Type i8, i32, i64, f32, ptrG, ptrS;
+  Type elt;   ///< element type of q, k, v, out in global memory
+  Type opElt; ///< MMA operand element type (bf16 for f32 inputs)
+  bool split = false; ///< f32 inputs: bf16 hi/lo planes and three MMAs per product
   int cpr = 0, pitchChunks = 0;
   bool isSdpa = false;
 
@@ -488,17 +575,30 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
   Value vTile = vSlotOffset(slot);
 
   // S = Q K^T.
+  // f32 inputs: s += q_lo k_hi + q_hi k_lo + q_hi k_hi (small terms first).
   SmallVector<Value> s(MT * NT * 4, cf32(0.0));
   for (int ks = 0; ks < KS; ++ks) {
-    SmallVector<SmallVector<Value, 4>> qa;
-    for (int mt = 0; mt < MT; ++mt)
-      qa.push_back(ldmatrix4(ldmOffset(qRowBytes[mt], 0, qXor, 2 * ks), false));
+    SmallVector<SmallVector<Value, 4>> qa, qaLo;
+    for (int mt = 0; mt < MT; ++mt) {
+      Value off = ldmOffset(qRowBytes[mt], 0, qXor, 2 * ks);
+      qa.push_back(ldmatrix4(off, false));
+      if (split)
+        qaLo.push_back(ldmatrix4(add(off, ci32(g.qPlaneBytes)), false));
+    }
     for (int jp = 0; jp < NT / 2; ++jp) {
-      auto kb = ldmatrix4(add(kTile, ldmOffset(kRowBytes, jp * 16, kXor, 2 * ks)), false);
+      Value kOff = add(kTile, ldmOffset(kRowBytes, jp * 16, kXor, 2 * ks));
+      auto kb = ldmatrix4(kOff, false);
+      SmallVector<Value, 4> kbLo;
+      if (split)
+        kbLo = ldmatrix4(add(kOff, ci32(g.kvPlaneBytes)), false);
       for (int mt = 0; mt < MT; ++mt) {
         for (int h = 0; h < 2; ++h) {
           int j = 2 * jp + h;
           MutableArrayRef<Value> c(&s[(mt * NT + j) * 4], 4);
+          if (split) {
+            mma(qaLo[mt], {kb[2 * h], kb[2 * h + 1]}, c);
+            mma(qa[mt], {kbLo[2 * h], kbLo[2 * h + 1]}, c);
+          }
           mma(qa[mt], {kb[2 * h], kb[2 * h + 1]}, c);
         }
       }
@@ -535,7 +635,8 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
     keepWords = dropoutWords(n);
 
   // Online softmax per row (two rows per thread per m-tile: lane/4 and +8).
-  SmallVector<Value> p(MT * NT * 2); // packed 16-bit pairs
+  SmallVector<Value> p(MT * NT * 2);   // packed 16-bit pairs
+  SmallVector<Value> pLo(MT * NT * 2); // f32 inputs: what bf16 rounding of p lost
   for (int mt = 0; mt < MT; ++mt) {
     for (int half = 0; half < 2; ++half) {
       int r = mt * 2 + half;
@@ -564,7 +665,11 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
             Value keep = cmpi(arith::CmpIPredicate::uge, word, dropThreshold);
             e[x] = select(keep, e[x], cf32(0.0));
           }
-        p[(mt * NT + j) * 2 + half] = pack2(e[0], e[1]);
+        if (split)
+          std::tie(p[(mt * NT + j) * 2 + half], pLo[(mt * NT + j) * 2 + half]) =
+              pack2Split(e[0], e[1]);
+        else
+          p[(mt * NT + j) * 2 + half] = pack2(e[0], e[1]);
       }
       rowSum[r] = fadd(fmul(rowSum[r], alpha), sum);
       for (int d = 0; d < DT; ++d)
@@ -575,17 +680,28 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
     }
   }
 
-  // O += P V.
+  // O += P V (f32 inputs: p_lo v_hi + p_hi v_lo + p_hi v_hi).
+  auto aFrag = [&](const SmallVector<Value> &pp, int mt, int ks) {
+    return SmallVector<Value, 4>{pp[(mt * NT + 2 * ks) * 2 + 0], pp[(mt * NT + 2 * ks) * 2 + 1],
+                                 pp[(mt * NT + 2 * ks + 1) * 2 + 0],
+                                 pp[(mt * NT + 2 * ks + 1) * 2 + 1]};
+  };
   for (int ks = 0; ks < g.blockN / 16; ++ks) {
     for (int dp = 0; dp < DT / 2; ++dp) {
-      auto vb = ldmatrix4(add(vTile, ldmOffset(vRowBytes, ks * 16, vXor, 2 * dp)), true);
+      Value vOff = add(vTile, ldmOffset(vRowBytes, ks * 16, vXor, 2 * dp));
+      auto vb = ldmatrix4(vOff, true);
+      SmallVector<Value, 4> vbLo;
+      if (split)
+        vbLo = ldmatrix4(add(vOff, ci32(g.kvPlaneBytes)), true);
       for (int mt = 0; mt < MT; ++mt) {
-        SmallVector<Value, 4> a = {p[(mt * NT + 2 * ks) * 2 + 0], p[(mt * NT + 2 * ks) * 2 + 1],
-                                   p[(mt * NT + 2 * ks + 1) * 2 + 0],
-                                   p[(mt * NT + 2 * ks + 1) * 2 + 1]};
+        SmallVector<Value, 4> a = aFrag(p, mt, ks);
         for (int h = 0; h < 2; ++h) {
           int d = 2 * dp + h;
           MutableArrayRef<Value> c(&acc[(mt * DT + d) * 4], 4);
+          if (split) {
+            mma(aFrag(pLo, mt, ks), {vb[2 * h], vb[2 * h + 1]}, c);
+            mma(a, {vbLo[2 * h], vbLo[2 * h + 1]}, c);
+          }
           mma(a, {vb[2 * h], vb[2 * h + 1]}, c);
         }
       }
@@ -728,7 +844,7 @@ gpu::GPUFuncOp FlashSm80Emitter::emit(gpu::GPUModuleOp module) {
   }
 
   // Prologue: Q with key block 0 in group 0, then blocks 1..stages-2.
-  copyTile(qPlan, qBase, m0, seqQ, qRowStride, ci32(0));
+  copyTile(qPlan, qBase, m0, seqQ, qRowStride, ci32(0), g.qPlaneBytes);
   for (int st = 0; st < g.stages - 1; ++st)
     loadKVBlockAndCommit(ci32(st), ci32(st));
 

@@ -34,6 +34,8 @@ struct FlashGeometry {
   int blockM = 0, blockN = 0, numWarps = 0, stages = 0;
   int mTilesPerWarp = 0; ///< 16-row MMA tiles each warp owns
   int threads = 0;
+  int planes = 1; ///< 2 for f32 inputs: bf16 hi and lo planes per tile
+  int qPlaneBytes = 0, kvPlaneBytes = 0;
   int qBytes = 0, kvTileBytes = 0, smemBytes = 0;
 
   /// Computes the geometry; returns a message naming the problem when the
