@@ -4,11 +4,20 @@
 //
 //   attnjit-bench [--shape B,H,S,D,causal]... [--dtype bf16|f16] [--iters N]
 //                 [--warmup N] [--no-check] [--json FILE] [--block-m N ...]
+//                 [--backend flash|sdpa|all] [--mask none|keypad|dense-bool]
 //
 // Inputs are random normal values, larger than L2 for the default shapes; the
 // output is poisoned before each timed series; times are the median of CUDA
 // event timings after warm-up; FLOPs = 4*B*H*S*S*D, halved when causal. Each
 // shape is also checked against a float64 reference on sampled rows.
+//
+// --backend sdpa times sdpaAttention() (causal is top-left there, which is the
+// same as flash's bottom-right for these Sq == Sk shapes), with --mask keypad
+// (a bool [B, S] key-padding mask hiding the last 8-12% of each batch's keys)
+// or dense-bool (a bool [B, S, S] mask hiding ~10% of the scores at random).
+// FLOPs are counted as if nothing were masked, so masked rows are comparable
+// with unmasked ones. --backend all prints flash, sdpa and sdpa+keypad rows
+// (and sdpa+dense-bool with --mask dense-bool) for every shape.
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Compiler/Compile.h"
@@ -17,6 +26,7 @@
 #include "attnjit/Runtime/Float16.h"
 #include "attnjit/Runtime/FlashAttention.h"
 #include "attnjit/Runtime/KernelRuntime.h"
+#include "attnjit/Runtime/SdpaAttention.h"
 
 #include <nlohmann/json.hpp>
 
@@ -25,8 +35,10 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 using namespace attnjit;
@@ -53,7 +65,105 @@ const Shape kPeerShapes[] = {
 void usage() {
   std::printf("usage: attnjit-bench [--shape B,H,S,D,causal]... [--dtype bf16|f16] [--iters N]\n"
               "                     [--warmup N] [--no-check] [--json FILE]\n"
-              "                     [--block-m N --block-n N --warps N --stages N]\n");
+              "                     [--block-m N --block-n N --warps N --stages N]\n"
+              "                     [--backend flash|sdpa|all] [--mask none|keypad|dense-bool]\n"
+              "  sdpa rows count FLOPs as unmasked; --backend all: flash, sdpa, sdpa+keypad\n");
+}
+
+enum class MaskMode { None, KeyPad, DenseBool };
+
+/// One row kind of the table: which entry point, with which mask.
+struct Mode {
+  bool sdpa = false;
+  MaskMode mask = MaskMode::None;
+
+  std::string label() const {
+    if (!sdpa)
+      return "flash";
+    switch (mask) {
+    case MaskMode::KeyPad: return "sdpa+keypad";
+    case MaskMode::DenseBool: return "sdpa+dense-bool";
+    default: return "sdpa";
+    }
+  }
+};
+
+/// Keys [0, validKeys(S, b)) of batch b are visible under the keypad mask:
+/// 88% or 92% of them, alternating by batch.
+int64_t validKeys(int64_t s, int64_t b) { return s - s * (b % 2 ? 12 : 8) / 100; }
+
+/// Whether score (b, i, j) is visible under the dense-bool mask (~90% are):
+/// a hash of its index, so host and device agree without storing it twice.
+bool denseVisible(int64_t s, int64_t b, int64_t i, int64_t j) {
+  uint64_t x = uint64_t((b * s + i) * s + j) * 0x9E3779B97F4A7C15ull;
+  x ^= x >> 29;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 32;
+  return x % 10 != 0;
+}
+
+/// The bool mask bytes for `mode` and a shape: [B, S] or [B, S, S].
+std::vector<uint8_t> maskBytes(MaskMode mode, int64_t b, int64_t s) {
+  std::vector<uint8_t> m;
+  if (mode == MaskMode::KeyPad) {
+    m.resize(size_t(b * s));
+    for (int64_t bb = 0; bb < b; ++bb)
+      for (int64_t j = 0; j < s; ++j)
+        m[size_t(bb * s + j)] = j < validKeys(s, bb);
+  } else if (mode == MaskMode::DenseBool) {
+    m.resize(size_t(b * s * s));
+    for (int64_t bb = 0; bb < b; ++bb)
+      for (int64_t i = 0; i < s; ++i)
+        for (int64_t j = 0; j < s; ++j)
+          m[size_t((bb * s + i) * s + j)] = denseVisible(s, bb, i, j);
+  }
+  return m;
+}
+
+/// Relative L2 error and cosine of `out` against a float64 reference on 48
+/// sampled (batch, head, row) triples; `visible(b, i, j)` hides scores.
+std::pair<double, double> sampledAccuracy(const Shape &s, DType dtype, const uint16_t *hq,
+                                          const uint16_t *hk, const uint16_t *hv,
+                                          const std::vector<uint16_t> &out,
+                                          const std::function<bool(int64_t, int64_t, int64_t)> &visible) {
+  std::mt19937_64 gen(1234);
+  double d2 = 0, r2 = 0, g2 = 0, dot = 0;
+  double scale = 1.0 / std::sqrt(double(s.d));
+  auto at = [&](int64_t b, int64_t t, int64_t h) { return ((b * s.s + t) * s.h + h) * s.d; };
+  for (int sample = 0; sample < 48; ++sample) {
+    int64_t b = int64_t(gen() % s.b), h = int64_t(gen() % s.h), i = int64_t(gen() % s.s);
+    int64_t kEnd = s.causal ? i + 1 : s.s;
+    std::vector<double> p(size_t(kEnd), 0.0);
+    double mx = -INFINITY;
+    for (int64_t j = 0; j < kEnd; ++j) {
+      if (!visible(b, i, j)) {
+        p[size_t(j)] = -INFINITY;
+        continue;
+      }
+      double acc = 0;
+      for (int64_t d = 0; d < s.d; ++d)
+        acc += to16Float(hq[at(b, i, h) + d], dtype) * to16Float(hk[at(b, j, h) + d], dtype);
+      p[size_t(j)] = acc * scale;
+      mx = std::max(mx, p[size_t(j)]);
+    }
+    double sum = 0;
+    for (auto &x : p) {
+      x = x == -INFINITY ? 0.0 : std::exp(x - mx);
+      sum += x;
+    }
+    for (int64_t d = 0; d < s.d; ++d) {
+      double ref = 0;
+      for (int64_t j = 0; j < kEnd; ++j)
+        ref += p[size_t(j)] * to16Float(hv[at(b, j, h) + d], dtype);
+      ref = sum > 0 ? ref / sum : 0.0;
+      double got = to16Float(out[size_t(at(b, i, h) + d)], dtype);
+      d2 += (got - ref) * (got - ref);
+      r2 += ref * ref;
+      g2 += got * got;
+      dot += got * ref;
+    }
+  }
+  return {std::sqrt(d2 / r2), dot / std::sqrt(r2 * g2)};
 }
 
 } // namespace
@@ -63,7 +173,7 @@ int main(int argc, char **argv) {
   DType dtype = DType::BF16;
   int iters = 30, warmup = 5;
   bool check = true;
-  std::string jsonPath;
+  std::string jsonPath, backend = "flash", maskName = "none";
   KernelConfig config;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -86,7 +196,7 @@ int main(int argc, char **argv) {
       shapes.push_back(s);
     } else if (a == "--dtype") {
       auto t = parseDType(next());
-      if (!t || *t == DType::F32) {
+      if (!t || (*t != DType::BF16 && *t != DType::F16)) {
         std::fprintf(stderr, "attnjit-bench: --dtype expects bf16 or f16\n");
         return 2;
       }
@@ -99,6 +209,8 @@ int main(int argc, char **argv) {
     else if (a == "--block-n") config.blockN = std::stoi(next());
     else if (a == "--warps") config.numWarps = std::stoi(next());
     else if (a == "--stages") config.stages = std::stoi(next());
+    else if (a == "--backend") backend = next();
+    else if (a == "--mask") maskName = next();
     else if (a == "-h" || a == "--help") { usage(); return 0; }
     else {
       std::fprintf(stderr, "attnjit-bench: unknown argument '%s'\n", a.c_str());
@@ -108,6 +220,31 @@ int main(int argc, char **argv) {
   }
   if (shapes.empty())
     shapes.assign(std::begin(kPeerShapes), std::end(kPeerShapes));
+  MaskMode mask;
+  if (maskName == "none") mask = MaskMode::None;
+  else if (maskName == "keypad") mask = MaskMode::KeyPad;
+  else if (maskName == "dense-bool") mask = MaskMode::DenseBool;
+  else {
+    std::fprintf(stderr, "attnjit-bench: --mask expects none, keypad or dense-bool\n");
+    return 2;
+  }
+  std::vector<Mode> modes;
+  if (backend == "flash") {
+    if (mask != MaskMode::None) {
+      std::fprintf(stderr, "attnjit-bench: --mask needs --backend sdpa or all\n");
+      return 2;
+    }
+    modes = {{false, MaskMode::None}};
+  } else if (backend == "sdpa") {
+    modes = {{true, mask}};
+  } else if (backend == "all") {
+    modes = {{false, MaskMode::None}, {true, MaskMode::None}, {true, MaskMode::KeyPad}};
+    if (mask == MaskMode::DenseBool)
+      modes.push_back({true, MaskMode::DenseBool});
+  } else {
+    std::fprintf(stderr, "attnjit-bench: --backend expects flash, sdpa or all\n");
+    return 2;
+  }
 
   CudaDriver &drv = CudaDriver::get();
   if (!drv.available()) {
@@ -126,6 +263,10 @@ int main(int argc, char **argv) {
     char name[256] = {0};
     drv.check(drv.cuDeviceGetName(name, sizeof(name), dev), "cuDeviceGetName");
     std::printf("device: %s (%s)\n", name, deviceArch(dev).c_str());
+    bool anySdpa = std::any_of(modes.begin(), modes.end(), [](const Mode &m) { return m.sdpa; });
+    if (anySdpa)
+      std::printf("sdpa rows: FLOPs counted as unmasked (keypad hides 8-12%% of keys, "
+                  "dense-bool ~10%% of scores)\n");
 
     size_t maxElems = 0;
     for (const Shape &s : shapes)
@@ -141,6 +282,8 @@ int main(int argc, char **argv) {
     q.copyFromHost(host.data(), maxElems * 2);
     k.copyFromHost(host.data() + maxElems, maxElems * 2);
     v.copyFromHost(host.data() + 2 * maxElems, maxElems * 2);
+    const uint16_t *hq = host.data(), *hk = host.data() + maxElems,
+                   *hv = host.data() + 2 * maxElems;
     CUstream stream = nullptr;
     drv.check(drv.cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
     CUevent e0, e1;
@@ -148,100 +291,94 @@ int main(int argc, char **argv) {
     drv.check(drv.cuEventCreate(&e1, CU_EVENT_DEFAULT), "cuEventCreate");
 
     nlohmann::json rows = nlohmann::json::array();
-    std::printf("%-22s %9s %9s %8s %8s %10s %9s %9s %8s\n", "B,H,S,D,causal", "ms", "TFLOP/s",
-                "vs FA2", "vs cuDNN", "compile ms", "rel_l2", "cosine", "written");
-    for (const Shape &s : shapes) {
-      TensorView qv(q.data(), dtype, {s.b, s.s, s.h, s.d});
-      TensorView kv(k.data(), dtype, {s.b, s.s, s.h, s.d});
-      TensorView vv(v.data(), dtype, {s.b, s.s, s.h, s.d});
-      TensorView ov(o.data(), dtype, {s.b, s.s, s.h, s.d});
-      FlashOptions opts;
-      opts.causal = s.causal;
-      opts.config = config;
-      size_t n = size_t(s.b * s.s * s.h * s.d);
-      // Cold compile (+ load) time of this shape's kernel, when it is new.
-      auto t0 = std::chrono::steady_clock::now();
-      o.fill(0xFF);
-      flashAttention(qv, kv, vv, ov, opts, stream);
-      drv.check(drv.cuStreamSynchronize(stream), "cuStreamSynchronize");
-      double firstMs =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      std::vector<uint16_t> out(n);
-      drv.check(drv.cuMemcpyDtoH(out.data(), reinterpret_cast<CUdeviceptr>(o.data()), n * 2),
-                "cuMemcpyDtoH");
-      size_t written = 0;
-      for (uint16_t x : out)
-        written += x != 0xFFFF;
-      double relL2 = NAN, cosine = NAN;
-      if (check) {
-        // float64 reference on sampled (batch, head, row) triples.
-        std::mt19937_64 gen(1234);
-        double d2 = 0, r2 = 0, g2 = 0, dot = 0;
-        double scale = 1.0 / std::sqrt(double(s.d));
-        const uint16_t *hq = host.data(), *hk = host.data() + maxElems,
-                       *hv = host.data() + 2 * maxElems;
-        for (int sample = 0; sample < 48; ++sample) {
-          int64_t b = int64_t(gen() % s.b), h = int64_t(gen() % s.h), i = int64_t(gen() % s.s);
-          int64_t kEnd = s.causal ? i + 1 : s.s;
-          std::vector<double> p(kEnd);
-          double mx = -INFINITY;
-          for (int64_t j = 0; j < kEnd; ++j) {
-            double acc = 0;
-            for (int64_t d = 0; d < s.d; ++d)
-              acc += to16Float(hq[((b * s.s + i) * s.h + h) * s.d + d], dtype) *
-                     to16Float(hk[((b * s.s + j) * s.h + h) * s.d + d], dtype);
-            p[j] = acc * scale;
-            mx = std::max(mx, p[j]);
+    std::printf("%-22s %9s %9s %8s %8s %10s %9s %9s %8s  %s\n", "B,H,S,D,causal", "ms", "TFLOP/s",
+                "vs FA2", "vs cuDNN", "compile ms", "rel_l2", "cosine", "written", "backend");
+    for (const Shape &s : shapes)
+      for (const Mode &mode : modes) {
+        TensorView qv(q.data(), dtype, {s.b, s.s, s.h, s.d});
+        TensorView kv(k.data(), dtype, {s.b, s.s, s.h, s.d});
+        TensorView vv(v.data(), dtype, {s.b, s.s, s.h, s.d});
+        TensorView ov(o.data(), dtype, {s.b, s.s, s.h, s.d});
+        DeviceBuffer maskBuf;
+        std::function<void()> call;
+        std::function<bool(int64_t, int64_t, int64_t)> visible = [](int64_t, int64_t, int64_t) {
+          return true;
+        };
+        if (!mode.sdpa) {
+          FlashOptions opts;
+          opts.causal = s.causal;
+          opts.config = config;
+          call = [=] { flashAttention(qv, kv, vv, ov, opts, stream); };
+        } else {
+          SdpaOptions opts;
+          opts.causal = s.causal;
+          opts.config = config;
+          if (mode.mask != MaskMode::None) {
+            std::vector<uint8_t> m = maskBytes(mode.mask, s.b, s.s);
+            maskBuf = DeviceBuffer(m.size());
+            maskBuf.copyFromHost(m.data(), m.size());
+            if (mode.mask == MaskMode::KeyPad) {
+              opts.mask = TensorView(maskBuf.data(), DType::Bool, {s.b, s.s});
+              visible = [s](int64_t b, int64_t, int64_t j) { return j < validKeys(s.s, b); };
+            } else {
+              opts.mask = TensorView(maskBuf.data(), DType::Bool, {s.b, s.s, s.s});
+              visible = [s](int64_t b, int64_t i, int64_t j) {
+                return denseVisible(s.s, b, i, j);
+              };
+            }
           }
-          double sum = 0;
-          for (auto &x : p) {
-            x = std::exp(x - mx);
-            sum += x;
-          }
-          for (int64_t d = 0; d < s.d; ++d) {
-            double ref = 0;
-            for (int64_t j = 0; j < kEnd; ++j)
-              ref += p[j] * to16Float(hv[((b * s.s + j) * s.h + h) * s.d + d], dtype);
-            ref /= sum;
-            double got = to16Float(out[((b * s.s + i) * s.h + h) * s.d + d], dtype);
-            d2 += (got - ref) * (got - ref);
-            r2 += ref * ref;
-            g2 += got * got;
-            dot += got * ref;
-          }
+          call = [=] { sdpaAttention(qv, kv, vv, ov, opts, stream); };
         }
-        relL2 = std::sqrt(d2 / r2);
-        cosine = dot / std::sqrt(r2 * g2);
+        size_t n = size_t(s.b * s.s * s.h * s.d);
+        // Cold compile (+ load) time of this shape's kernel, when it is new.
+        auto t0 = std::chrono::steady_clock::now();
+        o.fill(0xFF);
+        call();
+        drv.check(drv.cuStreamSynchronize(stream), "cuStreamSynchronize");
+        double firstMs =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count();
+        std::vector<uint16_t> out(n);
+        drv.check(drv.cuMemcpyDtoH(out.data(), reinterpret_cast<CUdeviceptr>(o.data()), n * 2),
+                  "cuMemcpyDtoH");
+        size_t written = 0;
+        for (uint16_t x : out)
+          written += x != 0xFFFF;
+        double relL2 = NAN, cosine = NAN;
+        if (check)
+          std::tie(relL2, cosine) = sampledAccuracy(s, dtype, hq, hk, hv, out, visible);
+        for (int w = 0; w < warmup; ++w)
+          call();
+        std::vector<double> times;
+        for (int it = 0; it < iters; ++it) {
+          drv.check(drv.cuEventRecord(e0, stream), "cuEventRecord");
+          call();
+          drv.check(drv.cuEventRecord(e1, stream), "cuEventRecord");
+          drv.check(drv.cuEventSynchronize(e1), "cuEventSynchronize");
+          float ms = 0;
+          drv.check(drv.cuEventElapsedTime(&ms, e0, e1), "cuEventElapsedTime");
+          times.push_back(ms);
+        }
+        std::sort(times.begin(), times.end());
+        double ms = times[times.size() / 2];
+        // Unmasked FLOPs (only causal halves them), whatever the mask hides.
+        double flops = 4.0 * s.b * s.h * double(s.s) * double(s.s) * s.d * (s.causal ? 0.5 : 1.0);
+        double tflops = flops / (ms * 1e-3) / 1e12;
+        char label[64];
+        std::snprintf(label, sizeof(label), "%lld,%lld,%lld,%lld,%d", (long long)s.b,
+                      (long long)s.h, (long long)s.s, (long long)s.d, s.causal ? 1 : 0);
+        std::string backendLabel = mode.label();
+        std::printf("%-22s %9.3f %9.1f %7.2fx %7.2fx %10.1f %9.2e %9.6f %7.1f%%  %s\n", label, ms,
+                    tflops, s.peerFa2 > 0 ? tflops / s.peerFa2 : NAN,
+                    s.peerCudnn > 0 ? tflops / s.peerCudnn : NAN, firstMs, relL2, cosine,
+                    100.0 * double(written) / double(n), backendLabel.c_str());
+        std::fflush(stdout);
+        rows.push_back({{"shape", label}, {"backend", backendLabel}, {"ms", ms},
+                        {"tflops", tflops}, {"peer_fa2", s.peerFa2},
+                        {"peer_cudnn", s.peerCudnn}, {"first_call_ms", firstMs},
+                        {"rel_l2", relL2}, {"cosine", cosine},
+                        {"written_fraction", double(written) / double(n)}});
       }
-      for (int w = 0; w < warmup; ++w)
-        flashAttention(qv, kv, vv, ov, opts, stream);
-      std::vector<double> times;
-      for (int it = 0; it < iters; ++it) {
-        drv.check(drv.cuEventRecord(e0, stream), "cuEventRecord");
-        flashAttention(qv, kv, vv, ov, opts, stream);
-        drv.check(drv.cuEventRecord(e1, stream), "cuEventRecord");
-        drv.check(drv.cuEventSynchronize(e1), "cuEventSynchronize");
-        float ms = 0;
-        drv.check(drv.cuEventElapsedTime(&ms, e0, e1), "cuEventElapsedTime");
-        times.push_back(ms);
-      }
-      std::sort(times.begin(), times.end());
-      double ms = times[times.size() / 2];
-      double flops = 4.0 * s.b * s.h * double(s.s) * double(s.s) * s.d * (s.causal ? 0.5 : 1.0);
-      double tflops = flops / (ms * 1e-3) / 1e12;
-      char label[64];
-      std::snprintf(label, sizeof(label), "%lld,%lld,%lld,%lld,%d", (long long)s.b,
-                    (long long)s.h, (long long)s.s, (long long)s.d, s.causal ? 1 : 0);
-      std::printf("%-22s %9.3f %9.1f %7.2fx %7.2fx %10.1f %9.2e %9.6f %7.1f%%\n", label, ms,
-                  tflops, s.peerFa2 > 0 ? tflops / s.peerFa2 : NAN,
-                  s.peerCudnn > 0 ? tflops / s.peerCudnn : NAN, firstMs, relL2, cosine,
-                  100.0 * double(written) / double(n));
-      std::fflush(stdout);
-      rows.push_back({{"shape", label}, {"ms", ms}, {"tflops", tflops},
-                      {"peer_fa2", s.peerFa2}, {"peer_cudnn", s.peerCudnn},
-                      {"first_call_ms", firstMs}, {"rel_l2", relL2}, {"cosine", cosine},
-                      {"written_fraction", double(written) / double(n)}});
-    }
     if (!jsonPath.empty()) {
       nlohmann::json j{{"device", name}, {"dtype", std::string(toString(dtype))}, {"rows", rows}};
       std::ofstream f(jsonPath);
