@@ -335,6 +335,7 @@ TEST_CASE("sdpa kernels match a float64 reference", "[gpu][sdpa]") {
       {1, 300, 4, Place::BHSDView, true, MaskForm::BcastHeads, MaskKind::Additive, 0},
       {129, 128, 1, Place::BSHD, true, MaskForm::KeyPad, MaskKind::Bool, 0.1},
       {128, 128, 4, Place::FusedQKV, false, MaskForm::None, MaskKind::None, 0.2},
+      {300, 300, 4, Place::BHSDLayout, true, MaskForm::BcastBatch, MaskKind::Bool, 0},
   };
   constexpr size_t kTemplates = sizeof(templates) / sizeof(templates[0]);
   const int64_t headDims[] = {1, 8, 33, 40, 64, 80, 96, 128, 200, 256};
@@ -343,13 +344,13 @@ TEST_CASE("sdpa kernels match a float64 reference", "[gpu][sdpa]") {
     plan.push_back({d, t, tp.seqQ, tp.seqK, tp.ratio, tp.place, tp.causal, tp.form, tp.kind,
                     tp.dropoutP});
   };
-  // Each (head size, dtype) runs 6 templates; the rotation covers every
-  // template with every few head sizes.
+  // Each (head size, dtype) runs 6 templates; the rotation (7 is prime to the
+  // template count) covers every template with every few head sizes.
   size_t pair = 0;
   for (int64_t d : headDims)
     for (DType t : {DType::BF16, DType::F16}) {
       for (size_t j = 0; j < 6; ++j)
-        add(d, t, templates[(pair * 5 + j * 2) % kTemplates]);
+        add(d, t, templates[(pair * 7 + j * 2) % kTemplates]);
       ++pair;
     }
   for (int64_t d : {8, 33, 64, 128})
