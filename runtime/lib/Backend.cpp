@@ -213,6 +213,10 @@ TensorView AttentionImpl::ownedOutput(const QkvViews &qkv, const AttentionMetada
 
     CudaDriver &drv = CudaDriver::get();
     drv.requireAvailable();
+    // The stream's context (for the null stream: the current one, else q's
+    // device's primary context), current while the capture state is asked.
+    CUcontext ctx = streamContext(stream, q.device());
+    ScopedContext scope(ctx);
     CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
     drv.check(drv.cuStreamIsCapturing(stream, &capture), "cuStreamIsCapturing",
               "attention impl output buffer");
@@ -227,8 +231,6 @@ TensorView AttentionImpl::ownedOutput(const QkvViews &qkv, const AttentionMetada
                 "growing the attention impl output buffer");
       releaseOwned();
     }
-    CUcontext ctx = streamContext(stream, q.device());
-    ScopedContext scope(ctx);
     owned_ = DeviceBuffer(bytes);
     ownedContext_ = ctx;
     logger().debug("{} impl '{}': owned output buffer of {} bytes", backendName_, prefix_, bytes);

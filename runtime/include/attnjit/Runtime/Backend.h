@@ -38,8 +38,9 @@
 // capture is refused (InvalidArgument): run once with that shape before
 // capturing, or pass `out`. The buffer lives in the stream's context, which
 // must still exist when the impl is destroyed. Growing synchronizes the
-// stream before freeing the old buffer. An impl is not thread-safe: give each
-// thread (or layer) its own.
+// stream before freeing the old buffer, so a view the impl returned must not
+// be passed back into the same impl's forward() without `out`. An impl is not
+// thread-safe: give each thread (or layer) its own.
 //
 // Validation. Everything forward() can check without a device is checked
 // before anything touches the driver (the owned buffer included): the impl's
