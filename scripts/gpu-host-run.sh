@@ -2,7 +2,9 @@
 # Runs attnjit's GPU checks on a GPU host that has no LLVM/MLIR: unpacks the
 # LLVM runtime (../shared/gpu-host/pack-llvm-runtime.sh) and a stripped build
 # (.carry/attnjit.tar.xz: lib/ and bin/), then runs what is asked:
-#   scripts/gpu-host-run.sh tests|bench|all [extra bench args...]
+#   scripts/gpu-host-run.sh tests [Catch2 test filter...]
+#   scripts/gpu-host-run.sh bench [attnjit-bench args...]
+#   scripts/gpu-host-run.sh all [attnjit-bench args...]
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:-all}; shift || true
@@ -17,7 +19,9 @@ out=${OUT:-/tmp/out}; mkdir -p "$out"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
 rc=0
 if [ "$what" = tests ] || [ "$what" = all ]; then
-  attnjit-gpu-tests --durations yes 2>&1 | tee "$out/gpu-tests.log" | tail -60 || rc=1
+  filter=()
+  [ "$what" = tests ] && filter=("$@")
+  attnjit-gpu-tests --durations yes "${filter[@]}" 2>&1 | tee "$out/gpu-tests.log" | tail -60 || rc=1
 fi
 if [ "$what" = bench ] || [ "$what" = all ]; then
   attnjit-bench --json "$out/bench.json" "$@" 2>&1 | tee "$out/bench.log" || rc=1

@@ -44,6 +44,8 @@ Type elementTypeOf(MLIRContext &ctx, DType dtype) {
     return BFloat16Type::get(&ctx);
   case DType::F32:
     return Float32Type::get(&ctx);
+  case DType::Bool: // a mask dtype; the op verifiers reject it for q, k, v
+    return IntegerType::get(&ctx, 1);
   }
   return {};
 }

@@ -184,6 +184,12 @@ private:
                                     NVVM::ShflKind::bfly, UnitAttr());
     return res.getResult();
   }
+  /// The value of `v` in lane `srcLane` (same type as v).
+  Value shflIdx(Value v, Value srcLane) {
+    return NVVM::ShflOp::create(b, loc, v.getType(), ci32(-1), v, srcLane, ci32(0x1f),
+                                NVVM::ShflKind::idx, UnitAttr())
+        .getResult();
+  }
 
   //--- shared-memory layout ---------------------------------------------//
   /// Byte offset of 16-byte chunk `chunk` in tile row `row` (both runtime).
@@ -466,38 +472,73 @@ private:
   Value keyOf(Value n, int j, int e) {
     return add(add(mul(n, ci32(g.blockN)), mul(andi(lane, 3), ci32(2))), ci32(j * 8 + e));
   }
-  /// Applies the caller's mask to the scores of key block n: bool (false ->
-  /// -inf) or additive (scores move to the scaled log2 domain: s * scale_log2 +
-  /// mask * log2(e); softmaxScale is then 1). Keys past Sk (masked blocks
-  /// only) read the last key's entry; their scores are -inf already.
-  void applyUserMask(Value n, bool masked, SmallVector<Value> &s) {
-    const int MT = g.mTilesPerWarp, NT = g.blockN / 8;
+  /// The caller's mask value at `key` for accumulator row r: an i1 "attend"
+  /// for bool masks, mask * log2(e) for additive ones. Rows past Sq read the
+  /// last row's entries (maskRowBase); callers clamp keys to Sk - 1 where they
+  /// may pass it (such scores are -inf already).
+  Value loadMask(Value key, int r) {
     const bool additive = spec.maskKind == MaskKind::Additive;
     Type maskElt = additive ? elt : Type(i8);
     int maskBytes = additive ? g.eltBytes : 1;
+    Value colOff = mul(mul(ext64(key), maskColStride), ci64(maskBytes));
+    Value m = LLVM::LoadOp::create(b, loc, maskElt, gepG(maskRowBase[r], colOff), maskBytes);
+    if (additive)
+      return fmul(split ? m : arith::ExtFOp::create(b, loc, f32, m).getResult(),
+                  cf32(1.4426950408889634));
+    return cmpi(arith::CmpIPredicate::ne, m, arith::ConstantIntOp::create(b, loc, i8, 0));
+  }
+  /// Per-key masks: a warp needs blockN values per key block, so each lane
+  /// loads two adjacent keys per 64 (keys 64c + 2 * lane + {0, 1}) before the
+  /// barrier and S = Q K^T, hiding the latency; applyUserMask shuffles them to
+  /// the lanes that own those columns. Bool pairs travel as one i32 (bits 0, 1).
+  SmallVector<Value> loadKeyMask(Value n) {
+    SmallVector<Value> vals;
+    Value lastKey = sub(seqK, ci32(1));
+    for (int c = 0; c < (g.blockN + 63) / 64; ++c) {
+      Value key0 = add(mul(n, ci32(g.blockN)), add(ci32(64 * c), mul(lane, ci32(2))));
+      Value m0 = loadMask(minsi(key0, lastKey), 0);
+      Value m1 = loadMask(minsi(add(key0, ci32(1)), lastKey), 0);
+      if (spec.maskKind == MaskKind::Additive) {
+        vals.push_back(m0);
+        vals.push_back(m1);
+      } else {
+        vals.push_back(arith::OrIOp::create(b, loc, select(m0, ci32(1), ci32(0)),
+                                            select(m1, ci32(2), ci32(0))));
+      }
+    }
+    return vals;
+  }
+  /// Applies the caller's mask to the scores of key block n: bool (false ->
+  /// -inf) or additive (scores move to the scaled log2 domain: s * scale_log2 +
+  /// mask * log2(e); softmaxScale is then 1). `keyMask` holds loadKeyMask's
+  /// values for per-key masks; full masks are loaded here, one per score.
+  void applyUserMask(Value n, bool masked, ArrayRef<Value> keyMask, SmallVector<Value> &s) {
+    const int MT = g.mTilesPerWarp, NT = g.blockN / 8;
+    const bool additive = spec.maskKind == MaskKind::Additive;
     Value negInf = cf32(-std::numeric_limits<double>::infinity());
     Value lastKey = sub(seqK, ci32(1));
-    for (int j = 0; j < NT; ++j)
-      for (int e = 0; e < 2; ++e) {
-        Value key = keyOf(n, j, e);
-        if (masked)
-          key = minsi(key, lastKey);
-        Value colOff = mul(mul(ext64(key), maskColStride), ci64(maskBytes));
-        auto load = [&](int r) {
-          Value ptr = gepG(maskRowBase[r], colOff);
-          Value m = LLVM::LoadOp::create(b, loc, maskElt, ptr, /*alignment=*/maskBytes);
-          if (additive)
-            return fmul(split ? m : arith::ExtFOp::create(b, loc, f32, m).getResult(),
-                        cf32(1.4426950408889634));
-          return cmpi(arith::CmpIPredicate::ne, m, arith::ConstantIntOp::create(b, loc, i8, 0));
-        };
-        Value shared = spec.maskPerKey ? load(0) : Value();
+    for (int j = 0; j < NT; ++j) {
+      Value perKey[2];
+      if (spec.maskPerKey) {
+        // Column 8j + 2 * (lane % 4) + e was loaded by lane 4 * (j % 8) + lane % 4.
+        Value src = add(ci32(4 * (j % 8)), andi(lane, 3));
+        int c = j / 8;
+        for (int e = 0; e < 2; ++e)
+          perKey[e] = additive ? shflIdx(keyMask[2 * c + e], src)
+                               : cmpi(arith::CmpIPredicate::ne,
+                                      andi(shflIdx(keyMask[c], src), 1 << e), ci32(0));
+      }
+      for (int e = 0; e < 2; ++e)
         for (int r = 0; r < MT * 2; ++r) {
-          Value m = shared ? shared : load(r);
+          Value m = perKey[e];
+          if (!spec.maskPerKey) {
+            Value key = keyOf(n, j, e);
+            m = loadMask(masked ? minsi(key, lastKey) : key, r);
+          }
           Value &v = s[((r / 2) * NT + j) * 4 + (r % 2) * 2 + e];
           v = additive ? fma(v, scaleLog2, m) : select(m, v, negInf);
         }
-      }
+    }
   }
   /// Philox4x32-10 (Philox.h) of one 2x2 score block: rows (row, row + 8),
   /// keys (key, key + 1) with row % 16 < 8 and key even.
@@ -564,6 +605,11 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
   const int MT = g.mTilesPerWarp, NT = g.blockN / 8, DT = g.headDim / 8;
   const int KS = g.headDim / 16;
 
+  // Per-key mask values first: their loads overlap the barrier and the MMAs.
+  SmallVector<Value> keyMask;
+  if (spec.maskPerKey)
+    keyMask = loadKeyMask(n);
+
   // Prefetch block n + stages - 1 into the slot block n - 1 used.
   NVVM::CpAsyncWaitGroupOp::create(b, loc, g.stages - 2);
   NVVM::Barrier0Op::create(b, loc);
@@ -629,7 +675,7 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
   }
 
   if (spec.maskKind != MaskKind::None)
-    applyUserMask(n, masked, s);
+    applyUserMask(n, masked, keyMask, s);
   SmallVector<Value> keepWords; // dropout: 4 Philox words per (m-tile, n-tile)
   if (spec.dropout)
     keepWords = dropoutWords(n);
