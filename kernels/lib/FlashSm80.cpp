@@ -35,6 +35,7 @@
 
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <optional>
 #include <tuple>
 
@@ -58,7 +59,10 @@ KernelConfig defaultFlashSm80Config(const AttentionSpec &spec) {
   if (d <= 64)
     def = {128, 64, 4, 2};
   else if (d <= 128)
-    def = {128, f32 ? 32 : 64, 8, 2};
+    // Two 16-row m-tiles per warp halve the K/V shared-memory reads per MMA
+    // (8 warps x 1 m-tile were bound by shared-memory bandwidth); 32-key
+    // blocks keep S and P within the register file.
+    def = f32 ? KernelConfig{128, 32, 8, 2} : KernelConfig{128, 32, 4, 2};
   else
     def = {64, f32 ? 16 : 64, 4, 2};
   if (c.blockM == 0) c.blockM = def.blockM;
@@ -298,12 +302,26 @@ private:
     SmallVector<Value> smemOff;   ///< i32 bytes within the tile
     SmallVector<Value> rowOffset; ///< i64 elements: row * rowStride + col
     Value lastActive;             ///< i1: this thread copies in the last, partial round
+    /// Strided plans (threads a multiple of the row's chunks): round `it`
+    /// copies row rowInTile[0] + it * rowsPerRound at the same chunk, so only
+    /// the swizzle's period of rounds is kept and the rest is derived with
+    /// constants and one stride, sparing the registers a full table holds
+    /// across the kernel's loop.
+    int iters = 0, rowsPerRound = 0, period = 0; ///< period 0: full table
+    Value roundStride;                          ///< i64 elements: rowsPerRound * rowStride
   };
   CopyPlan planCopy(int rows, Value rowStride) {
     CopyPlan p;
     int total = rows * cpr;
     int iters = (total + g.threads - 1) / g.threads;
-    for (int it = 0; it < iters; ++it) {
+    p.iters = iters;
+    if (total % g.threads == 0 && g.threads % cpr == 0) {
+      // The swizzle repeats every 8 rows.
+      p.rowsPerRound = g.threads / cpr;
+      p.period = std::min(iters, p.rowsPerRound % 8 == 0 ? 1 : 8 / std::gcd(p.rowsPerRound, 8));
+      p.roundStride = mul(rowStride, ci64(p.rowsPerRound));
+    }
+    for (int it = 0; it < (p.period ? p.period : iters); ++it) {
       Value idx = add(tid, ci32(it * g.threads));
       Value row = divui(idx, cpr);
       Value chunk = remui(idx, cpr);
@@ -328,24 +346,38 @@ private:
     Value tileBase = mul(ext64(row0), rowStride); // elements
     const int G = g.accessBytes, eltPerG = G / g.eltBytes;
     const bool padChunks = g.realHeadDim < g.headDim;
-    for (size_t it = 0; it < p.rowInTile.size(); ++it) {
+    Value rowElem;
+    for (int it = 0; it < p.iters; ++it) {
       std::optional<OpBuilder::InsertionGuard> guard;
-      if (it + 1 == p.rowInTile.size() && p.lastActive) {
+      if (it + 1 == p.iters && p.lastActive) {
         guard.emplace(b);
         auto ifOp = scf::IfOp::create(b, loc, p.lastActive, false);
         b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
       }
-      Value rowOk = cmpi(arith::CmpIPredicate::slt, add(row0, p.rowInTile[it]), rowLimit);
-      Value rowElem = arith::AddIOp::create(b, loc, tileBase, p.rowOffset[it]);
-      Value dstChunk = add(smemTileOff, p.smemOff[it]);
+      Value rowInTile, chunk, smemOff;
+      if (p.period) {
+        int k = it % p.period, wraps = it / p.period;
+        rowInTile = add(p.rowInTile[0], ci32(it * p.rowsPerRound));
+        chunk = p.chunk[0];
+        smemOff = add(p.smemOff[k], ci32(wraps * p.period * p.rowsPerRound * pitchChunks * 16));
+        rowElem = it == 0 ? arith::AddIOp::create(b, loc, tileBase, p.rowOffset[0]).getResult()
+                          : arith::AddIOp::create(b, loc, rowElem, p.roundStride).getResult();
+      } else {
+        rowInTile = p.rowInTile[it];
+        chunk = p.chunk[it];
+        smemOff = p.smemOff[it];
+        rowElem = arith::AddIOp::create(b, loc, tileBase, p.rowOffset[it]);
+      }
+      Value rowOk = cmpi(arith::CmpIPredicate::slt, add(row0, rowInTile), rowLimit);
+      Value dstChunk = add(smemTileOff, smemOff);
       if (split) {
-        copySplitChunk(p.chunk[it], rowOk, base, rowElem, dstChunk, planeBytes);
+        copySplitChunk(chunk, rowOk, base, rowElem, dstChunk, planeBytes);
         continue;
       }
       for (int gi = 0; gi < 16 / G; ++gi) {
         Value ok = rowOk;
         if (padChunks) {
-          Value col = add(mul(p.chunk[it], ci32(8)), ci32(gi * eltPerG));
+          Value col = add(mul(chunk, ci32(8)), ci32(gi * eltPerG));
           ok = arith::AndIOp::create(b, loc, ok,
                                      cmpi(arith::CmpIPredicate::slt, col, ci32(g.realHeadDim)));
         }
