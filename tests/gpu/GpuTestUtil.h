@@ -509,32 +509,6 @@ private:
   CUstream stream_ = nullptr;
 };
 
-/// Median milliseconds of `fn` enqueued on `stream`, timed with CUDA events
-/// after `warmup` untimed runs.
-inline double medianMs(const std::function<void()> &fn, CUstream stream, int warmup = 5,
-                       int iters = 50) {
-  CudaDriver &drv = CudaDriver::get();
-  for (int i = 0; i < warmup; ++i)
-    fn();
-  CUevent start = nullptr, stop = nullptr;
-  drv.check(drv.cuEventCreate(&start, CU_EVENT_DEFAULT), "cuEventCreate");
-  drv.check(drv.cuEventCreate(&stop, CU_EVENT_DEFAULT), "cuEventCreate");
-  std::vector<double> times;
-  for (int i = 0; i < iters; ++i) {
-    drv.check(drv.cuEventRecord(start, stream), "cuEventRecord");
-    fn();
-    drv.check(drv.cuEventRecord(stop, stream), "cuEventRecord");
-    drv.check(drv.cuEventSynchronize(stop), "cuEventSynchronize");
-    float ms = 0;
-    drv.check(drv.cuEventElapsedTime(&ms, start, stop), "cuEventElapsedTime");
-    times.push_back(ms);
-  }
-  drv.cuEventDestroy(start);
-  drv.cuEventDestroy(stop);
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
-
 /// Attention FLOPs, 4·B·H·Sq·Sk·D, halved when causal.
 inline double attentionFlops(const AttnShape &s) {
   double f =
