@@ -264,13 +264,32 @@ private:
     for (int i = 0; i < 4; ++i)
       c[i] = LLVM::ExtractValueOp::create(b, loc, op.getResult(), i);
   }
+  /// The 2-element vector (x0, x1) of their type.
+  Value vec2(Value x0, Value x1) {
+    Value v = LLVM::PoisonOp::create(b, loc, VectorType::get({2}, x0.getType()));
+    v = LLVM::InsertElementOp::create(b, loc, v, x0, ci32(0));
+    return LLVM::InsertElementOp::create(b, loc, v, x1, ci32(1));
+  }
+  /// B operand h (registers 2h, 2h + 1) of an ldmatrix x4 result; empty for
+  /// an empty result (the lo planes of 16-bit inputs).
+  static SmallVector<Value, 2> pairOf(ArrayRef<Value> x4, int h) {
+    if (x4.empty())
+      return {};
+    return {x4[2 * h], x4[2 * h + 1]};
+  }
+  /// c += a * b, or for f32 inputs (aLo and bLo given) c += aLo * b + a * bLo
+  /// + a * b: the small terms first.
+  void mmaSplit(ArrayRef<Value> a, ArrayRef<Value> aLo, ArrayRef<Value> bb, ArrayRef<Value> bbLo,
+                MutableArrayRef<Value> c) {
+    if (split) {
+      mma(aLo, bb, c);
+      mma(a, bbLo, c);
+    }
+    mma(a, bb, c);
+  }
   /// Packs two fp32 values to one 32-bit register of two 16-bit elements.
   Value pack2(Value lo, Value hi) {
-    auto v2f = VectorType::get({2}, f32);
-    Value v = LLVM::PoisonOp::create(b, loc, v2f);
-    v = LLVM::InsertElementOp::create(b, loc, v, lo, ci32(0));
-    v = LLVM::InsertElementOp::create(b, loc, v, hi, ci32(1));
-    Value t = arith::TruncFOp::create(b, loc, VectorType::get({2}, opElt), v);
+    Value t = arith::TruncFOp::create(b, loc, VectorType::get({2}, opElt), vec2(lo, hi));
     return LLVM::BitcastOp::create(b, loc, i32, t);
   }
   /// x rounded to bf16, and the bf16 of what that rounding lost.
@@ -286,11 +305,7 @@ private:
     auto [h0, l0] = splitBf16(x0);
     auto [h1, l1] = splitBf16(x1);
     auto packPair = [&](Value a, Value c) {
-      auto v2 = VectorType::get({2}, opElt);
-      Value v = LLVM::PoisonOp::create(b, loc, v2);
-      v = LLVM::InsertElementOp::create(b, loc, v, a, ci32(0));
-      v = LLVM::InsertElementOp::create(b, loc, v, c, ci32(1));
-      return LLVM::BitcastOp::create(b, loc, i32, v).getResult();
+      return LLVM::BitcastOp::create(b, loc, i32, vec2(a, c)).getResult();
     };
     return {packPair(h0, h1), packPair(l0, l1)};
   }
@@ -475,15 +490,7 @@ private:
     };
     if (g.accessBytes >= 2 * g.eltBytes) {
       guarded(col, [&] {
-        Value pair;
-        if (split) {
-          auto v2f = VectorType::get({2}, f32);
-          pair = LLVM::PoisonOp::create(b, loc, v2f);
-          pair = LLVM::InsertElementOp::create(b, loc, pair, o0, ci32(0));
-          pair = LLVM::InsertElementOp::create(b, loc, pair, o1, ci32(1));
-        } else {
-          pair = pack2(o0, o1);
-        }
+        Value pair = split ? vec2(o0, o1) : pack2(o0, o1);
         LLVM::StoreOp::create(b, loc, pair, ptrAt(col), 2 * g.eltBytes);
       });
       return;
@@ -673,11 +680,8 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
         for (int h = 0; h < 2; ++h) {
           int j = 2 * jp + h;
           MutableArrayRef<Value> c(&s[(mt * NT + j) * 4], 4);
-          if (split) {
-            mma(qaLo[mt], {kb[2 * h], kb[2 * h + 1]}, c);
-            mma(qa[mt], {kbLo[2 * h], kbLo[2 * h + 1]}, c);
-          }
-          mma(qa[mt], {kb[2 * h], kb[2 * h + 1]}, c);
+          mmaSplit(qa[mt], split ? qaLo[mt] : SmallVector<Value, 4>(), pairOf(kb, h),
+                   pairOf(kbLo, h), c);
         }
       }
     }
@@ -686,7 +690,6 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
   // Masking: tails of Sk and, for causal, keys after the query's diagonal.
   Value negInf = cf32(-std::numeric_limits<double>::infinity());
   if (masked) {
-    Value keyBase = add(mul(n, ci32(g.blockN)), mul(andi(lane, 3), ci32(2)));
     for (int mt = 0; mt < MT; ++mt) {
       for (int half = 0; half < 2; ++half) {
         Value limit = seqK;
@@ -697,8 +700,7 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
         }
         for (int j = 0; j < NT; ++j)
           for (int e = 0; e < 2; ++e) {
-            Value key = add(keyBase, ci32(j * 8 + e));
-            Value ok = cmpi(arith::CmpIPredicate::slt, key, limit);
+            Value ok = cmpi(arith::CmpIPredicate::slt, keyOf(n, j, e), limit);
             Value &v = s[(mt * NT + j) * 4 + half * 2 + e];
             v = select(ok, v, negInf);
           }
@@ -773,14 +775,11 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
         vbLo = ldmatrix4(add(vOff, ci32(g.kvPlaneBytes)), true);
       for (int mt = 0; mt < MT; ++mt) {
         SmallVector<Value, 4> a = aFrag(p, mt, ks);
+        SmallVector<Value, 4> aLo = split ? aFrag(pLo, mt, ks) : SmallVector<Value, 4>();
         for (int h = 0; h < 2; ++h) {
           int d = 2 * dp + h;
           MutableArrayRef<Value> c(&acc[(mt * DT + d) * 4], 4);
-          if (split) {
-            mma(aFrag(pLo, mt, ks), {vb[2 * h], vb[2 * h + 1]}, c);
-            mma(a, {vbLo[2 * h], vbLo[2 * h + 1]}, c);
-          }
-          mma(a, {vb[2 * h], vb[2 * h + 1]}, c);
+          mmaSplit(a, aLo, pairOf(vb, h), pairOf(vbLo, h), c);
         }
       }
     }
