@@ -10,6 +10,7 @@
 #define ATTNJIT_TESTS_GPU_GPUTESTUTIL_H
 
 #include "attnjit/Runtime/AttentionSpec.h"
+#include "attnjit/Runtime/Context.h"
 #include "attnjit/Runtime/Driver.h"
 #include "attnjit/Runtime/Float16.h"
 #include "attnjit/Runtime/Philox.h"
@@ -98,6 +99,15 @@ inline std::vector<float> decodeBytes(const std::vector<uint8_t> &bytes, DType t
 //===----------------------------------------------------------------------===//
 // Random data
 //===----------------------------------------------------------------------===//
+
+/// Shared memory of the largest f32 SDPA kernel in the config table (two bf16
+/// planes per tile; sized for an A100's 163 KB). Only a device with less opt-in
+/// shared memory may report f32 kernels Unsupported; anywhere else that is a
+/// failure.
+inline constexpr int kF32SdpaSharedMemBytes = 131072;
+inline bool f32SdpaMayNotFit(int device) {
+  return deviceInfo(device).maxSharedMemPerBlockOptin < kF32SdpaSharedMemBytes;
+}
 
 /// Normal(mean, stddev) values, deterministic for a seed.
 inline std::vector<float> randomNormal(size_t n, uint64_t seed, float stddev = 1.0f,
