@@ -19,6 +19,7 @@
 #include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Triple.h"
 
@@ -37,6 +38,14 @@ static void initNVPTX() {
     LLVMInitializeNVPTXTarget();
     LLVMInitializeNVPTXTargetMC();
     LLVMInitializeNVPTXAsmPrinter();
+    // 32-bit shared/const/local pointers: every shared-memory address (the
+    // kernels' ldmatrix, cp.async and st.shared operands) then takes one
+    // register instead of two, which the register-bound attention loops need.
+    // NVPTX reads this option when a target machine is created.
+    auto &opts = llvm::cl::getRegisteredOptions();
+    auto it = opts.find("nvptx-short-ptr");
+    if (it != opts.end() && it->second->getNumOccurrences() == 0)
+      it->second->addOccurrence(0, "nvptx-short-ptr", "true");
   });
 }
 

@@ -56,15 +56,22 @@ KernelConfig defaultFlashSm80Config(const AttentionSpec &spec) {
   // f32 tiles hold two bf16 planes (twice the shared memory): narrower key
   // blocks keep them within an A100's 163 KB.
   bool f32 = spec.dtype == DType::F32;
+  // (H100 sweeps: docs/PERFORMANCE.md.)
   if (d <= 64)
     def = {128, 64, 4, 2};
   else if (d <= 128)
     // Two 16-row m-tiles per warp halve the K/V shared-memory reads per MMA
-    // (8 warps x 1 m-tile were bound by shared-memory bandwidth); 32-key
-    // blocks keep S and P within the register file.
-    def = f32 ? KernelConfig{128, 32, 8, 2} : KernelConfig{128, 32, 4, 2};
+    // (8 warps x 1 m-tile were bound by shared-memory bandwidth). At d=128,
+    // 64-key blocks re-read Q half as often and win without masking; the
+    // causal kernel's masked diagonal blocks need more registers, and 32-key
+    // blocks keep it free of spills. f32 uses more warps of one m-tile.
+    def = f32                             ? KernelConfig{128, 32, 8, 2}
+          : (d > 96 && !spec.causal)      ? KernelConfig{128, 64, 4, 2}
+                                          : KernelConfig{128, 32, 4, 2};
   else
-    def = {64, f32 ? 16 : 64, 4, 2};
+    // One m-tile per warp; 32-key blocks leave registers for the O tile
+    // (64-key blocks spilled up to 2.5 KB at d=256 and ran at 0.5-0.9x).
+    def = {64, f32 ? 16 : 32, 4, 2};
   if (c.blockM == 0) c.blockM = def.blockM;
   if (c.blockN == 0) c.blockN = def.blockN;
   if (c.numWarps == 0) c.numWarps = def.numWarps;
@@ -124,6 +131,10 @@ std::string FlashGeometry::compute(const AttentionSpec &spec, FlashGeometry &g) 
 //===----------------------------------------------------------------------===//
 
 namespace {
+
+/// How far (log2 units of the scaled scores) a row's max may grow before the
+/// running max and O are rescaled; see emitBlock.
+constexpr double kRescaleSlack = 8.0;
 
 class FlashSm80Emitter {
 public:
@@ -215,20 +226,32 @@ private:
       return xori(c0, andi(shrui(row, 1), 3));
     return andi(xori(c0, row), 7);
   }
-  /// Byte offset of an ldmatrix row: runtime row bytes + compile-time tile row
-  /// offset + swizzled chunk (runtime XOR term combined with constant chunk k).
-  Value ldmOffset(Value rowBytes, int rowConst, Value xorTerm, int kConst) {
-    Value chunk;
-    int base;
-    if (pitchChunks == 4) {
-      chunk = xori(xorTerm, ci32(kConst));
-      base = 0;
-    } else {
-      chunk = xori(xorTerm, ci32(kConst & 7));
-      base = kConst & ~7;
-    }
-    Value off = add(rowBytes, ci32(rowConst * pitchChunks * 16 + base * 16));
-    return add(off, mul(chunk, ci32(16)));
+  /// ldmatrix addressing of one operand (Q, K or V): each lane reads row
+  /// `rowBytes` of the tile at chunk `c0 + k` for compile-time k. The XOR
+  /// swizzle makes the chunk's address depend on the lane, but only through
+  /// `k` modulo the swizzle's width, so one per-lane base per residue (4 for
+  /// even k) is computed before the loop and every other offset is a
+  /// compile-time immediate. This keeps the loop's live address registers to
+  /// a handful instead of one per (k, tile row) pair.
+  struct LdmAddr {
+    SmallVector<Value, 8> base; ///< i32 bytes: rowBytes + ((xor ^ r) * 16), r = k mod width
+  };
+  int swizzleWidth() const { return pitchChunks == 4 ? 4 : 8; }
+  LdmAddr ldmAddr(Value rowBytes, Value xorTerm) {
+    LdmAddr a;
+    for (int r = 0; r < swizzleWidth(); ++r)
+      a.base.push_back(r % 2 ? Value() : add(rowBytes, mul(xori(xorTerm, ci32(r)), ci32(16))));
+    return a;
+  }
+  /// Byte offset of chunk k (even) of tile row rowConst + the lane's row:
+  /// tileOff (runtime, may be null) + per-lane base + immediate.
+  Value ldmOffset(const LdmAddr &a, Value tileOff, int rowConst, int kConst) {
+    int w = swizzleWidth();
+    Value v = a.base[kConst % w];
+    if (tileOff)
+      v = add(tileOff, v);
+    int imm = rowConst * pitchChunks * 16 + (w == 8 ? (kConst & ~7) * 16 : 0);
+    return imm ? add(v, ci32(imm)) : v;
   }
 
   //--- warp-level primitives ---------------------------------------------//
@@ -634,9 +657,7 @@ private:
   Value dropThreshold, dropScale, philoxBH, philoxOffLo, philoxK0, philoxK1;
   Value kBase, vBase, kRowStride, vRowStride;
   CopyPlan kPlan, vPlan;
-  Value qXor, kXor, vXor;                 ///< per-lane ldmatrix XOR terms
-  SmallVector<Value> qRowBytes;           ///< per m-tile
-  Value kRowBytes, vRowBytes;
+  LdmAddr qLdm, kLdm, vLdm; ///< per-lane ldmatrix bases
 };
 
 void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
@@ -665,13 +686,13 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
   for (int ks = 0; ks < KS; ++ks) {
     SmallVector<SmallVector<Value, 4>> qa, qaLo;
     for (int mt = 0; mt < MT; ++mt) {
-      Value off = ldmOffset(qRowBytes[mt], 0, qXor, 2 * ks);
+      Value off = ldmOffset(qLdm, Value(), mt * 16, 2 * ks);
       qa.push_back(ldmatrix4(off, false));
       if (split)
         qaLo.push_back(ldmatrix4(add(off, ci32(g.qPlaneBytes)), false));
     }
     for (int jp = 0; jp < NT / 2; ++jp) {
-      Value kOff = add(kTile, ldmOffset(kRowBytes, jp * 16, kXor, 2 * ks));
+      Value kOff = ldmOffset(kLdm, kTile, jp * 16, 2 * ks);
       auto kb = ldmatrix4(kOff, false);
       SmallVector<Value, 4> kbLo;
       if (split)
@@ -715,49 +736,103 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
     keepWords = dropoutWords(n);
 
   // Online softmax per row (two rows per thread per m-tile: lane/4 and +8).
+  // Block maxima first (including the running max), reduced over the quad.
+  const int R = MT * 2;
+  SmallVector<Value> blockMax(R);
+  for (int r = 0; r < R; ++r) {
+    int mt = r / 2, half = r % 2;
+    Value mx = rowMax[r];
+    for (int j = 0; j < NT; ++j)
+      for (int e = 0; e < 2; ++e)
+        mx = fmax(mx, s[(mt * NT + j) * 4 + half * 2 + e]);
+    mx = fmax(mx, shflXor(mx, 1));
+    blockMax[r] = fmax(mx, shflXor(mx, 2));
+  }
+  // Scaled max; 0 when the row has seen no visible key (avoids inf - inf).
+  auto scaledMax = [&](Value mx) {
+    Value isEmpty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, mx, negInf);
+    return select(isEmpty, cf32(0.0), fmul(mx, softmaxScale));
+  };
+  // The running max moves (and O and the row sums are rescaled by
+  // alpha = exp2(old - new)) only when some row of the warp grew by more than
+  // kRescaleSlack in the scaled log2 domain; otherwise the block's
+  // probabilities use the stale max and are at most 2^kRescaleSlack, which
+  // fp32 sums and 16-bit P carry without loss of relative precision. With
+  // random or trained inputs the max settles after a few blocks, so the 4 *
+  // head_dim multiplies per row pair and block are mostly skipped. The
+  // branch is warp-uniform (vote.any).
+  {
+    Value anyGrow;
+    for (int r = 0; r < R; ++r) {
+      Value grow = fma(blockMax[r], softmaxScale,
+                       arith::NegFOp::create(b, loc, fmul(rowMax[r], softmaxScale)));
+      // NaN (both -inf) compares false: an empty row never forces a rescale.
+      Value g = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, grow, cf32(kRescaleSlack));
+      anyGrow = anyGrow ? arith::OrIOp::create(b, loc, anyGrow, g).getResult() : g;
+    }
+    Value vote = NVVM::VoteSyncOp::create(b, loc, b.getI1Type(), ci32(-1), anyGrow,
+                                          NVVM::VoteSyncKind::any);
+    SmallVector<Type> types(R * 2 + acc.size(), f32);
+    auto ifOp = scf::IfOp::create(b, loc, types, vote, /*withElse=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+      SmallVector<Value> yield;
+      SmallVector<Value> newAcc(acc.begin(), acc.end()), newSum(R);
+      for (int r = 0; r < R; ++r) {
+        int mt = r / 2, half = r % 2;
+        Value alpha = exp2(fma(rowMax[r], softmaxScale,
+                               arith::NegFOp::create(b, loc, scaledMax(blockMax[r]))));
+        newSum[r] = fmul(rowSum[r], alpha);
+        for (int d = 0; d < DT; ++d)
+          for (int e = 0; e < 2; ++e) {
+            Value &o = newAcc[(mt * DT + d) * 4 + half * 2 + e];
+            o = fmul(o, alpha);
+          }
+      }
+      yield.append(blockMax);
+      yield.append(newSum);
+      yield.append(newAcc);
+      scf::YieldOp::create(b, loc, yield);
+      b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+      SmallVector<Value> same(rowMax.begin(), rowMax.end());
+      same.append(rowSum.begin(), rowSum.end());
+      same.append(acc.begin(), acc.end());
+      scf::YieldOp::create(b, loc, same);
+    }
+    for (int r = 0; r < R; ++r) {
+      rowMax[r] = ifOp.getResult(r);
+      rowSum[r] = ifOp.getResult(R + r);
+    }
+    for (size_t i = 0; i < acc.size(); ++i)
+      acc[i] = ifOp.getResult(2 * R + i);
+  }
+
   SmallVector<Value> p(MT * NT * 2);   // packed 16-bit pairs
   SmallVector<Value> pLo(MT * NT * 2); // f32 inputs: what bf16 rounding of p lost
-  for (int mt = 0; mt < MT; ++mt) {
-    for (int half = 0; half < 2; ++half) {
-      int r = mt * 2 + half;
-      Value mx = rowMax[r];
-      for (int j = 0; j < NT; ++j)
-        for (int e = 0; e < 2; ++e)
-          mx = fmax(mx, s[(mt * NT + j) * 4 + half * 2 + e]);
-      mx = fmax(mx, shflXor(mx, 1));
-      mx = fmax(mx, shflXor(mx, 2));
-      // Scaled max; 0 when the row has seen no visible key (avoids inf - inf).
-      Value isEmpty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, mx, negInf);
-      Value mScaled = select(isEmpty, cf32(0.0), fmul(mx, softmaxScale));
-      Value negM = arith::NegFOp::create(b, loc, mScaled);
-      Value alpha = exp2(fma(rowMax[r], softmaxScale, negM));
-      rowMax[r] = mx;
-      Value sum = cf32(0.0);
-      for (int j = 0; j < NT; ++j) {
-        Value e[2];
-        for (int x = 0; x < 2; ++x)
-          e[x] = exp2(fma(s[(mt * NT + j) * 4 + half * 2 + x], softmaxScale, negM));
-        // The row sum counts every probability; dropout zeroes some in P only.
-        sum = fadd(sum, fadd(e[0], e[1]));
-        if (spec.dropout)
-          for (int x = 0; x < 2; ++x) {
-            Value word = keepWords[(mt * NT + j) * 4 + half * 2 + x];
-            Value keep = cmpi(arith::CmpIPredicate::uge, word, dropThreshold);
-            e[x] = select(keep, e[x], cf32(0.0));
-          }
-        if (split)
-          std::tie(p[(mt * NT + j) * 2 + half], pLo[(mt * NT + j) * 2 + half]) =
-              pack2Split(e[0], e[1]);
-        else
-          p[(mt * NT + j) * 2 + half] = pack2(e[0], e[1]);
-      }
-      rowSum[r] = fadd(fmul(rowSum[r], alpha), sum);
-      for (int d = 0; d < DT; ++d)
-        for (int e = 0; e < 2; ++e) {
-          Value &o = acc[(mt * DT + d) * 4 + half * 2 + e];
-          o = fmul(o, alpha);
+  for (int r = 0; r < R; ++r) {
+    int mt = r / 2, half = r % 2;
+    Value negM = arith::NegFOp::create(b, loc, scaledMax(rowMax[r]));
+    Value sum = cf32(0.0);
+    for (int j = 0; j < NT; ++j) {
+      Value e[2];
+      for (int x = 0; x < 2; ++x)
+        e[x] = exp2(fma(s[(mt * NT + j) * 4 + half * 2 + x], softmaxScale, negM));
+      // The row sum counts every probability; dropout zeroes some in P only.
+      sum = fadd(sum, fadd(e[0], e[1]));
+      if (spec.dropout)
+        for (int x = 0; x < 2; ++x) {
+          Value word = keepWords[(mt * NT + j) * 4 + half * 2 + x];
+          Value keep = cmpi(arith::CmpIPredicate::uge, word, dropThreshold);
+          e[x] = select(keep, e[x], cf32(0.0));
         }
+      if (split)
+        std::tie(p[(mt * NT + j) * 2 + half], pLo[(mt * NT + j) * 2 + half]) =
+            pack2Split(e[0], e[1]);
+      else
+        p[(mt * NT + j) * 2 + half] = pack2(e[0], e[1]);
     }
+    rowSum[r] = fadd(rowSum[r], sum);
   }
 
   // O += P V (f32 inputs: p_lo v_hi + p_hi v_lo + p_hi v_hi).
@@ -768,7 +843,7 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
   };
   for (int ks = 0; ks < g.blockN / 16; ++ks) {
     for (int dp = 0; dp < DT / 2; ++dp) {
-      Value vOff = add(vTile, ldmOffset(vRowBytes, ks * 16, vXor, 2 * dp));
+      Value vOff = ldmOffset(vLdm, vTile, ks * 16, 2 * dp);
       auto vb = ldmatrix4(vOff, true);
       SmallVector<Value, 4> vbLo;
       if (split)
@@ -878,16 +953,12 @@ gpu::GPUFuncOp FlashSm80Emitter::emit(gpu::GPUModuleOp module) {
   vPlan = planCopy(g.blockN, vRowStride);
   Value rowBytes = ci32(pitchChunks * 16);
   Value qRowLocal = andi(lane, 15);
-  qXor = ldmXorTerm(qRowLocal, shrui(lane, 4));
-  for (int mt = 0; mt < MT; ++mt)
-    qRowBytes.push_back(
-        mul(add(add(mul(warp, ci32(16 * MT)), ci32(mt * 16)), qRowLocal), rowBytes));
+  qLdm = ldmAddr(mul(add(mul(warp, ci32(16 * MT)), qRowLocal), rowBytes),
+                 ldmXorTerm(qRowLocal, shrui(lane, 4)));
   Value kRowLocal = add(mul(andi(shrui(lane, 4), 1), ci32(8)), andi(lane, 7));
-  kXor = ldmXorTerm(kRowLocal, andi(shrui(lane, 3), 1));
-  kRowBytes = mul(kRowLocal, rowBytes);
+  kLdm = ldmAddr(mul(kRowLocal, rowBytes), ldmXorTerm(kRowLocal, andi(shrui(lane, 3), 1)));
   Value vRowLocal = add(mul(andi(shrui(lane, 3), 1), ci32(8)), andi(lane, 7));
-  vXor = ldmXorTerm(vRowLocal, andi(shrui(lane, 4), 1));
-  vRowBytes = mul(vRowLocal, rowBytes);
+  vLdm = ldmAddr(mul(vRowLocal, rowBytes), ldmXorTerm(vRowLocal, andi(shrui(lane, 4), 1)));
 
   if (spec.maskKind != MaskKind::None) {
     int maskBytes = spec.maskKind == MaskKind::Additive ? g.eltBytes : 1;
