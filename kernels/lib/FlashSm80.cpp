@@ -56,22 +56,34 @@ KernelConfig defaultFlashSm80Config(const AttentionSpec &spec) {
   // f32 tiles hold two bf16 planes (twice the shared memory): narrower key
   // blocks keep them within an A100's 163 KB.
   bool f32 = spec.dtype == DType::F32;
-  // (H100 sweeps: docs/PERFORMANCE.md.)
+  // From H100 sweeps (docs/PERFORMANCE.md). The limit is the register file:
+  // every config keeps O (block_m / warps x d fp32 per warp) in registers,
+  // and S plus the masking state of a key block on top of it. SDPA kernels
+  // that read a mask value or a random word per score ("heavy": a full
+  // [.., Sq, Sk] mask or dropout) need narrower key blocks than flash.
+  const bool heavy = spec.variant == Variant::Sdpa &&
+                     ((spec.maskKind != MaskKind::None && !spec.maskPerKey) || spec.dropout);
   if (d <= 64)
-    def = {128, 64, 4, 2};
-  else if (d <= 128)
+    def = heavy && (spec.causal || spec.dropout) ? KernelConfig{128, 32, 4, 2}
+                                                 : KernelConfig{128, 64, 4, 2};
+  else if (d <= 128) {
     // Two 16-row m-tiles per warp halve the K/V shared-memory reads per MMA
     // (8 warps x 1 m-tile were bound by shared-memory bandwidth). At d=128,
     // 64-key blocks re-read Q half as often and win without masking; the
     // causal kernel's masked diagonal blocks need more registers, and 32-key
-    // blocks keep it free of spills. f32 uses more warps of one m-tile.
-    def = f32                             ? KernelConfig{128, 32, 8, 2}
-          : (d > 96 && !spec.causal)      ? KernelConfig{128, 64, 4, 2}
-                                          : KernelConfig{128, 32, 4, 2};
-  else
+    // blocks keep it (nearly) free of spills. Heavy causal kernels drop to
+    // one m-tile per warp. f32 uses 8 warps of one m-tile.
+    if (f32)
+      def = {128, 32, 8, 2};
+    else if (heavy)
+      def = spec.causal ? KernelConfig{64, 32, 4, 2} : KernelConfig{128, 32, 4, 2};
+    else
+      def = d > 96 && !spec.causal ? KernelConfig{128, 64, 4, 2} : KernelConfig{128, 32, 4, 2};
+  } else {
     // One m-tile per warp; 32-key blocks leave registers for the O tile
     // (64-key blocks spilled up to 2.5 KB at d=256 and ran at 0.5-0.9x).
     def = {64, f32 ? 16 : 32, 4, 2};
+  }
   if (c.blockM == 0) c.blockM = def.blockM;
   if (c.blockN == 0) c.blockN = def.blockN;
   if (c.numWarps == 0) c.numWarps = def.numWarps;
@@ -813,13 +825,14 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
   for (int r = 0; r < R; ++r) {
     int mt = r / 2, half = r % 2;
     Value negM = arith::NegFOp::create(b, loc, scaledMax(rowMax[r]));
-    Value sum = cf32(0.0);
+    Value sum;
     for (int j = 0; j < NT; ++j) {
       Value e[2];
       for (int x = 0; x < 2; ++x)
         e[x] = exp2(fma(s[(mt * NT + j) * 4 + half * 2 + x], softmaxScale, negM));
       // The row sum counts every probability; dropout zeroes some in P only.
-      sum = fadd(sum, fadd(e[0], e[1]));
+      Value pairSum = fadd(e[0], e[1]);
+      sum = sum ? fadd(sum, pairSum) : pairSum;
       if (spec.dropout)
         for (int x = 0; x < 2; ++x) {
           Value word = keepWords[(mt * NT + j) * 4 + half * 2 + x];
