@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Compiler/Compile.h"
+#include "AttnjitSourceHash.h" // generated: ATTNJIT_SOURCE_HASH
 #include "attnjit/Compiler/KernelModule.h"
 #include "attnjit/Compiler/PTXEmission.h"
 #include "attnjit/Compiler/Passes.h"
@@ -42,8 +43,12 @@ using namespace mlir;
 namespace attnjit {
 
 std::string compilerBuildId() {
-  return fmt::format("attnjit-{}+{};llvm-{};flash-abi-{}", ATTNJIT_VERSION, ATTNJIT_GIT_HASH,
-                     LLVM_VERSION_STRING, kFlashAbiVersion);
+  // The git hash is taken when CMake configures; the source hash is refreshed
+  // on every build, so kernels cached by an older build of a working tree are
+  // not served after its recipes change.
+  return fmt::format("attnjit-{}+{};src-{};llvm-{};flash-abi-{}", ATTNJIT_VERSION,
+                     ATTNJIT_GIT_HASH, ATTNJIT_SOURCE_HASH, LLVM_VERSION_STRING,
+                     kFlashAbiVersion);
 }
 
 namespace {

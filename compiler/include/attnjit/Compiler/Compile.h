@@ -39,8 +39,9 @@ AttentionSpec withDefaultConfig(const AttentionSpec &spec);
 /// A KernelProvider that compiles on demand (the JIT).
 std::shared_ptr<KernelProvider> makeJitProvider(CompileOptions opts = {});
 
-/// A string identifying this compiler build (version, git hash, LLVM version,
-/// kernel ABI version); part of every cache key.
+/// A string identifying this compiler build (version, git hash, a hash of the
+/// compiler and kernel-recipe sources, LLVM version, kernel ABI version);
+/// part of every cache key.
 std::string compilerBuildId();
 
 } // namespace attnjit
