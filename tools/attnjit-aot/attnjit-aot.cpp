@@ -1,7 +1,8 @@
 //===- attnjit-aot.cpp - Precompile attention kernels into a bundle -------===//
 //
 // Part of attnjit. Compiles a set of specs, given by flags (the cross product of
-// --variants, --head-dims, --causal, --dtypes, --lse and --archs) or by a JSON
+// --variants, --head-dims, --causal, --dtypes, --lse and --archs, and for sdpa
+// --masks and --dropout) or by a JSON
 // list (--specs), in parallel, into one bundle file or into C++ source that
 // embeds the bundle (--emit-cpp). An application linking only attnjit_runtime
 // then serves these kernels without LLVM.
@@ -41,6 +42,11 @@ const char *kUsage =
     "  --causal MODE      on, off or both                        (default: both)\n"
     "  --dtypes LIST      bf16, f16, f32                         (default: bf16)\n"
     "  --lse [MODE]       also return log-sum-exp: on (no MODE), off or both\n"
+    "  --masks LIST       sdpa masks: none, bool, additive, bool-per-key,\n"
+    "                     additive-per-key (per key: [B, Sk] or [B, 1, 1, Sk])\n"
+    "                                                            (default: none)\n"
+    "  --dropout MODE     sdpa dropout: on, off or both          (default: off)\n"
+    "                     (--masks and --dropout apply to sdpa specs only)\n"
     "  --archs LIST       e.g. sm_80,sm_90a                      (default: sm_90a)\n"
     "  --specs FILE.json  a JSON list of specs instead: canonical strings\n"
     "                     ('variant=flash;head_dim=128;...') or objects with the\n"
@@ -194,7 +200,8 @@ std::string emitCpp(const std::vector<uint8_t> &bytes, const std::string &name,
 int main(int argc, char **argv) {
   std::vector<std::string> variants = {"flash"}, headDims = {"128"}, dtypes = {"bf16"},
                            archs = {"sm_90a"};
-  std::vector<bool> causalModes = {false, true}, lseModes = {false};
+  std::vector<bool> causalModes = {false, true}, lseModes = {false}, dropoutModes = {false};
+  std::vector<std::string> masks = {"none"};
   std::string specsFile, output, name;
   bool emitCppOut = false, dryRun = false, quiet = false, useCache = false, cubin = true;
   bool archsGiven = false;
@@ -216,6 +223,8 @@ int main(int argc, char **argv) {
     else if (flag == "--causal") causalModes = parseMode("--causal", value());
     else if (flag == "--dtypes") dtypes = splitList(value());
     else if (flag == "--archs") { archs = splitList(value()); archsGiven = true; }
+    else if (flag == "--masks") masks = splitList(value());
+    else if (flag == "--dropout") dropoutModes = parseMode("--dropout", value());
     else if (flag == "--lse") {
       if (a.find('=') != std::string::npos)
         lseModes = parseMode("--lse", value());
@@ -274,6 +283,22 @@ int main(int argc, char **argv) {
         }
       }
     } else {
+      // SDPA mask forms: kind and whether the mask varies only over keys.
+      std::vector<std::pair<MaskKind, bool>> maskForms;
+      for (const std::string &m : masks) {
+        std::string kind = m;
+        bool perKey = false;
+        if (kind.size() > 8 && kind.compare(kind.size() - 8, 8, "-per-key") == 0) {
+          kind.resize(kind.size() - 8);
+          perKey = true;
+        }
+        auto mk = parseMaskKind(kind);
+        if (!mk || (perKey && *mk == MaskKind::None))
+          throw Error(ErrorKind::InvalidArgument,
+                      "--masks: unknown '" + m +
+                          "' (expected none, bool, additive, bool-per-key or additive-per-key)");
+        maskForms.emplace_back(*mk, perKey);
+      }
       for (const std::string &arch : archs)
         for (const std::string &v : variants)
           for (const std::string &d : headDims)
@@ -298,7 +323,17 @@ int main(int argc, char **argv) {
                   s.causal = causal;
                   s.returnLse = lse;
                   s.arch = arch;
-                  specs.push_back(s);
+                  if (s.variant != Variant::Sdpa) {
+                    specs.push_back(s);
+                    continue;
+                  }
+                  for (auto [kind, perKey] : maskForms)
+                    for (bool dropout : dropoutModes) {
+                      s.maskKind = kind;
+                      s.maskPerKey = perKey;
+                      s.dropout = dropout;
+                      specs.push_back(s);
+                    }
                 }
     }
   } catch (const Error &e) {
