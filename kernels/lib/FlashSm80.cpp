@@ -33,6 +33,7 @@
 
 #include <fmt/format.h>
 
+#include <cassert>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -239,30 +240,30 @@ private:
     return andi(xori(c0, row), 7);
   }
   /// ldmatrix addressing of one operand (Q, K or V): each lane reads row
-  /// `rowBytes` of the tile at chunk `c0 + k` for compile-time k. The XOR
-  /// swizzle makes the chunk's address depend on the lane, but only through
-  /// `k` modulo the swizzle's width, so one per-lane base per residue (4 for
-  /// even k) is computed before the loop and every other offset is a
-  /// compile-time immediate. This keeps the loop's live address registers to
-  /// a handful instead of one per (k, tile row) pair.
-  struct LdmAddr {
-    SmallVector<Value, 8> base; ///< i32 bytes: rowBytes + ((xor ^ r) * 16), r = k mod width
-  };
+  /// `rowBytes` of the tile at chunk `c0 + k` for compile-time even k. The
+  /// XOR swizzle makes the chunk's address depend on the lane, but only
+  /// through `k` modulo the swizzle's width, so one per-lane base per even
+  /// residue r is computed before the loop (rowBytes + (xor ^ r) * 16, at
+  /// index r / 2) and every other offset is a compile-time immediate. This
+  /// keeps the loop's live address registers to a handful instead of one per
+  /// (k, tile row) pair.
+  using LdmBases = SmallVector<Value, 4>;
   int swizzleWidth() const { return pitchChunks == 4 ? 4 : 8; }
-  LdmAddr ldmAddr(Value rowBytes, Value xorTerm) {
-    LdmAddr a;
-    for (int r = 0; r < swizzleWidth(); ++r)
-      a.base.push_back(r % 2 ? Value() : add(rowBytes, mul(xori(xorTerm, ci32(r)), ci32(16))));
-    return a;
+  LdmBases ldmBases(Value rowBytes, Value xorTerm) {
+    LdmBases bases;
+    for (int r = 0; r < swizzleWidth(); r += 2)
+      bases.push_back(add(rowBytes, mul(xori(xorTerm, ci32(r)), ci32(16))));
+    return bases;
   }
   /// Byte offset of chunk k (even) of tile row rowConst + the lane's row:
   /// tileOff (runtime, may be null) + per-lane base + immediate.
-  Value ldmOffset(const LdmAddr &a, Value tileOff, int rowConst, int kConst) {
+  Value ldmOffset(const LdmBases &bases, Value tileOff, int rowConst, int kConst) {
+    assert(kConst % 2 == 0 && "ldmatrix x4 chunks come in pairs");
     int w = swizzleWidth();
-    Value v = a.base[kConst % w];
+    Value v = bases[kConst % w / 2];
     if (tileOff)
       v = add(tileOff, v);
-    int imm = rowConst * pitchChunks * 16 + (w == 8 ? (kConst & ~7) * 16 : 0);
+    int imm = (rowConst * pitchChunks + kConst - kConst % w) * 16;
     return imm ? add(v, ci32(imm)) : v;
   }
 
@@ -276,6 +277,15 @@ private:
     for (int i = 0; i < 4; ++i)
       r.push_back(LLVM::ExtractValueOp::create(b, loc, op.getResult(), i));
     return r;
+  }
+  /// ldmatrix x4 at `off` and, for f32 inputs, of the lo plane `planeBytes`
+  /// further on (empty otherwise).
+  std::pair<SmallVector<Value, 4>, SmallVector<Value, 4>> ldmatrix4Planes(Value off, bool trans,
+                                                                          int planeBytes) {
+    SmallVector<Value, 4> hi = ldmatrix4(off, trans), lo;
+    if (split)
+      lo = ldmatrix4(add(off, ci32(planeBytes)), trans);
+    return {hi, lo};
   }
   /// MMA operand register: i32 for bf16, vector<2xf16> for f16.
   Value operand(Value packedI32) {
@@ -669,7 +679,7 @@ private:
   Value dropThreshold, dropScale, philoxBH, philoxOffLo, philoxK0, philoxK1;
   Value kBase, vBase, kRowStride, vRowStride;
   CopyPlan kPlan, vPlan;
-  LdmAddr qLdm, kLdm, vLdm; ///< per-lane ldmatrix bases
+  LdmBases qLdm, kLdm, vLdm; ///< per-lane ldmatrix bases
 };
 
 void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
@@ -696,25 +706,18 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
   // f32 inputs: s += q_lo k_hi + q_hi k_lo + q_hi k_hi (small terms first).
   SmallVector<Value> s(MT * NT * 4, cf32(0.0));
   for (int ks = 0; ks < KS; ++ks) {
-    SmallVector<SmallVector<Value, 4>> qa, qaLo;
-    for (int mt = 0; mt < MT; ++mt) {
-      Value off = ldmOffset(qLdm, Value(), mt * 16, 2 * ks);
-      qa.push_back(ldmatrix4(off, false));
-      if (split)
-        qaLo.push_back(ldmatrix4(add(off, ci32(g.qPlaneBytes)), false));
-    }
+    SmallVector<std::pair<SmallVector<Value, 4>, SmallVector<Value, 4>>> qa; // (hi, lo)
+    for (int mt = 0; mt < MT; ++mt)
+      qa.push_back(ldmatrix4Planes(ldmOffset(qLdm, Value(), mt * 16, 2 * ks), false,
+                                   g.qPlaneBytes));
     for (int jp = 0; jp < NT / 2; ++jp) {
-      Value kOff = ldmOffset(kLdm, kTile, jp * 16, 2 * ks);
-      auto kb = ldmatrix4(kOff, false);
-      SmallVector<Value, 4> kbLo;
-      if (split)
-        kbLo = ldmatrix4(add(kOff, ci32(g.kvPlaneBytes)), false);
+      auto [kb, kbLo] =
+          ldmatrix4Planes(ldmOffset(kLdm, kTile, jp * 16, 2 * ks), false, g.kvPlaneBytes);
       for (int mt = 0; mt < MT; ++mt) {
         for (int h = 0; h < 2; ++h) {
           int j = 2 * jp + h;
           MutableArrayRef<Value> c(&s[(mt * NT + j) * 4], 4);
-          mmaSplit(qa[mt], split ? qaLo[mt] : SmallVector<Value, 4>(), pairOf(kb, h),
-                   pairOf(kbLo, h), c);
+          mmaSplit(qa[mt].first, qa[mt].second, pairOf(kb, h), pairOf(kbLo, h), c);
         }
       }
     }
@@ -789,7 +792,13 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-      SmallVector<Value> yield;
+      // Results: R maxima, R row sums, then O.
+      auto yieldState = [&](ArrayRef<Value> maxes, ArrayRef<Value> sums, ArrayRef<Value> o) {
+        SmallVector<Value> state(maxes.begin(), maxes.end());
+        state.append(sums.begin(), sums.end());
+        state.append(o.begin(), o.end());
+        scf::YieldOp::create(b, loc, state);
+      };
       SmallVector<Value> newAcc(acc.begin(), acc.end()), newSum(R);
       for (int r = 0; r < R; ++r) {
         int mt = r / 2, half = r % 2;
@@ -802,15 +811,9 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
             o = fmul(o, alpha);
           }
       }
-      yield.append(blockMax);
-      yield.append(newSum);
-      yield.append(newAcc);
-      scf::YieldOp::create(b, loc, yield);
+      yieldState(blockMax, newSum, newAcc);
       b.setInsertionPointToStart(&ifOp.getElseRegion().front());
-      SmallVector<Value> same(rowMax.begin(), rowMax.end());
-      same.append(rowSum.begin(), rowSum.end());
-      same.append(acc.begin(), acc.end());
-      scf::YieldOp::create(b, loc, same);
+      yieldState(rowMax, rowSum, acc);
     }
     for (int r = 0; r < R; ++r) {
       rowMax[r] = ifOp.getResult(r);
@@ -856,11 +859,8 @@ void FlashSm80Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
   };
   for (int ks = 0; ks < g.blockN / 16; ++ks) {
     for (int dp = 0; dp < DT / 2; ++dp) {
-      Value vOff = ldmOffset(vLdm, vTile, ks * 16, 2 * dp);
-      auto vb = ldmatrix4(vOff, true);
-      SmallVector<Value, 4> vbLo;
-      if (split)
-        vbLo = ldmatrix4(add(vOff, ci32(g.kvPlaneBytes)), true);
+      auto [vb, vbLo] =
+          ldmatrix4Planes(ldmOffset(vLdm, vTile, ks * 16, 2 * dp), true, g.kvPlaneBytes);
       for (int mt = 0; mt < MT; ++mt) {
         SmallVector<Value, 4> a = aFrag(p, mt, ks);
         SmallVector<Value, 4> aLo = split ? aFrag(pLo, mt, ks) : SmallVector<Value, 4>();
@@ -966,12 +966,12 @@ gpu::GPUFuncOp FlashSm80Emitter::emit(gpu::GPUModuleOp module) {
   vPlan = planCopy(g.blockN, vRowStride);
   Value rowBytes = ci32(pitchChunks * 16);
   Value qRowLocal = andi(lane, 15);
-  qLdm = ldmAddr(mul(add(mul(warp, ci32(16 * MT)), qRowLocal), rowBytes),
+  qLdm = ldmBases(mul(add(mul(warp, ci32(16 * MT)), qRowLocal), rowBytes),
                  ldmXorTerm(qRowLocal, shrui(lane, 4)));
   Value kRowLocal = add(mul(andi(shrui(lane, 4), 1), ci32(8)), andi(lane, 7));
-  kLdm = ldmAddr(mul(kRowLocal, rowBytes), ldmXorTerm(kRowLocal, andi(shrui(lane, 3), 1)));
+  kLdm = ldmBases(mul(kRowLocal, rowBytes), ldmXorTerm(kRowLocal, andi(shrui(lane, 3), 1)));
   Value vRowLocal = add(mul(andi(shrui(lane, 3), 1), ci32(8)), andi(lane, 7));
-  vLdm = ldmAddr(mul(vRowLocal, rowBytes), ldmXorTerm(vRowLocal, andi(shrui(lane, 4), 1)));
+  vLdm = ldmBases(mul(vRowLocal, rowBytes), ldmXorTerm(vRowLocal, andi(shrui(lane, 4), 1)));
 
   if (spec.maskKind != MaskKind::None) {
     int maskBytes = spec.maskKind == MaskKind::Additive ? g.eltBytes : 1;
