@@ -8,7 +8,7 @@
 file(GLOB_RECURSE files
   ${SRC}/compiler/*.cpp ${SRC}/compiler/*.h ${SRC}/compiler/*.td
   ${SRC}/dialects/*.cpp ${SRC}/dialects/*.h ${SRC}/dialects/*.td
-  ${SRC}/kernels/*.cpp ${SRC}/kernels/*.h
+  ${SRC}/kernels/*.cpp ${SRC}/kernels/*.h ${SRC}/kernels/*.def
   ${SRC}/runtime/include/attnjit/Runtime/*KernelABI.h
   ${SRC}/runtime/include/attnjit/Runtime/Philox.h
   ${SRC}/runtime/include/attnjit/Runtime/AttentionSpec.h

@@ -4,7 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Compiler/KernelModule.h"
-#include "attnjit/Kernels/FlashSm80.h"
+#include "attnjit/Kernels/Recipe.h"
+#include "attnjit/Runtime/Logging.h"
 
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
@@ -30,6 +31,9 @@
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 using namespace mlir;
 
 namespace attnjit {
@@ -54,22 +58,34 @@ void registerKernelDialects(DialectRegistry &registry) {
 
 AttentionSpec withDefaultConfig(const AttentionSpec &spec) {
   AttentionSpec out = spec;
-  if (spec.variant == Variant::Flash || spec.variant == Variant::Sdpa)
-    out.config = kernels::defaultFlashSm80Config(spec);
+  if (const kernels::KernelRecipe *recipe = kernels::selectRecipe(spec, nullptr))
+    out.config = recipe->defaultConfig(spec);
   return out;
 }
 
+/// The recipe for `spec`, with the recipes it was preferred over logged at
+/// debug level; null with `error` set when none serves it.
+static const kernels::KernelRecipe *recipeFor(const AttentionSpec &spec, std::string &error) {
+  std::vector<std::string> skipped;
+  const kernels::KernelRecipe *recipe = kernels::selectRecipe(spec, &error, &skipped);
+  if (recipe && !skipped.empty())
+    logger().debug("{}: recipe {} chosen over {}", spec.kernelName(), recipe->name(),
+                   fmt::join(skipped, ", "));
+  return recipe;
+}
+
 bool computeLaunchShape(const AttentionSpec &spec, LaunchShape &shape, std::string &error) {
-  if (spec.variant == Variant::Sage) {
-    error = "variant: sage kernels are not implemented yet";
+  const kernels::KernelRecipe *recipe = recipeFor(spec, error);
+  if (!recipe)
     return false;
-  }
-  kernels::FlashGeometry g;
-  error = kernels::FlashGeometry::compute(spec, g);
+  kernels::RecipeLaunch launch;
+  error = recipe->launch(spec, launch);
   if (!error.empty())
     return false;
-  shape.threads = g.threads;
-  shape.sharedMemBytes = g.smemBytes;
+  shape.threads = launch.threads;
+  shape.sharedMemBytes = launch.sharedMemBytes;
+  shape.rowsPerCta = launch.rowsPerCta;
+  shape.recipe = std::string(recipe->name());
   return true;
 }
 
@@ -79,13 +95,17 @@ gpu::GPUModuleOp emitKernelModule(ModuleOp parent, Location loc, const Attention
     error = err;
     return {};
   }
-  LaunchShape shape;
-  if (!computeLaunchShape(spec, shape, error))
+  const kernels::KernelRecipe *recipe = recipeFor(spec, error);
+  if (!recipe)
+    return {};
+  kernels::RecipeLaunch launch;
+  error = recipe->launch(spec, launch);
+  if (!error.empty())
     return {};
   OpBuilder b(parent.getContext());
   b.setInsertionPointToEnd(parent.getBody());
   auto gpuModule = gpu::GPUModuleOp::create(b, loc, spec.kernelName() + "_gpu");
-  kernels::emitFlashSm80Kernel(b, loc, gpuModule, spec);
+  recipe->emit(b, loc, gpuModule, spec);
   return gpuModule;
 }
 

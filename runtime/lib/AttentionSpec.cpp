@@ -20,6 +20,7 @@ std::string_view toString(Variant v) {
   case Variant::Flash: return "flash";
   case Variant::Sdpa: return "sdpa";
   case Variant::Sage: return "sage";
+  case Variant::Merge: return "merge";
   }
   return "?";
 }
@@ -44,6 +45,7 @@ std::optional<Variant> parseVariant(std::string_view s) {
   if (s == "flash") return Variant::Flash;
   if (s == "sdpa") return Variant::Sdpa;
   if (s == "sage") return Variant::Sage;
+  if (s == "merge") return Variant::Merge;
   return std::nullopt;
 }
 std::optional<DType> parseDType(std::string_view s) {
@@ -123,6 +125,14 @@ std::string AttentionSpec::validate() const {
       return fmt::format("head_dim: sage supports 64 and 128, got {}", headDim);
     if (dtype == DType::F32)
       return "dtype: sage supports f16 and bf16 inputs, got f32";
+    break;
+  case Variant::Merge:
+    if (headDim < 1 || headDim > 256)
+      return fmt::format("head_dim: merge supports 1..256, got {}", headDim);
+    if (causal)
+      return "causal: merge combines finished partial outputs and has no causal form";
+    if (maskKind != MaskKind::None || dropout)
+      return "mask/dropout: merge takes no mask and no dropout";
     break;
   }
   if (config.blockM < 0 || config.blockN < 0 || config.numWarps < 0 || config.stages < 0)

@@ -30,8 +30,11 @@ mlir::gpu::GPUModuleOp emitKernelModule(mlir::ModuleOp parent, mlir::Location lo
 struct LaunchShape {
   int threads = 0;
   int sharedMemBytes = 0;
+  /// Rows (query rows, or token rows) per CTA: grid x = ceil(rows / rowsPerCta).
+  int rowsPerCta = 0;
+  std::string recipe; ///< the recipe's name
 };
-/// Fails (error set) when the spec's config cannot be used.
+/// Fails (error set) when no recipe serves the spec or its config cannot be used.
 bool computeLaunchShape(const AttentionSpec &spec, LaunchShape &shape, std::string &error);
 
 } // namespace attnjit

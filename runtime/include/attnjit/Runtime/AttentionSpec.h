@@ -15,7 +15,9 @@
 
 namespace attnjit {
 
-enum class Variant { Flash, Sdpa, Sage };
+/// Kernel families. Merge is not an attention but its companion: it combines
+/// partial outputs with their log-sum-exps (MergeKernelABI.h).
+enum class Variant { Flash, Sdpa, Sage, Merge };
 /// Element types. Bool (one byte, nonzero = true) is only a mask dtype.
 enum class DType { F16, BF16, F32, Bool };
 /// How an SDPA mask operand is interpreted (compile-time).

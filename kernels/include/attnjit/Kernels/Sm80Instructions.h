@@ -1,0 +1,52 @@
+//===- Sm80Instructions.h - The sm_80 instruction layer ----------*- C++ -*-===//
+//
+// Part of attnjit. The Ampere warp-level instructions every sm_80+ recipe
+// uses: cp.async (with zero fill) and its groups, ldmatrix, and mma.sync
+// (m16n8k16 f16/bf16, m16n8k32 s8 and e4m3, fp32 or s32 accumulators).
+// Fragment layouts of these instructions are described in Fragments.h.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNJIT_KERNELS_SM80INSTRUCTIONS_H
+#define ATTNJIT_KERNELS_SM80INSTRUCTIONS_H
+
+#include "attnjit/Kernels/KernelBuilder.h"
+
+namespace attnjit::kernels {
+
+/// Element types of an mma.sync operand.
+enum class MmaOperand { F16, BF16, S8, E4M3 };
+
+class Sm80Instructions {
+public:
+  explicit Sm80Instructions(KernelBuilder &kb) : kb(kb) {}
+
+  /// cp.async of `bytes` (4, 8 or 16) from global `src` to shared `dst`,
+  /// copying `srcSize` bytes (i32; 0..bytes) and zero filling the rest. 16-byte
+  /// copies bypass L1 (.cg).
+  void cpAsync(mlir::Value dst, mlir::Value src, int bytes, mlir::Value srcSize);
+  void cpAsyncCommit();
+  /// Waits until at most `pending` committed groups are in flight.
+  void cpAsyncWait(int pending);
+  /// bar.sync 0.
+  void barrier();
+
+  /// ldmatrix .x4 of 8x8 b16 matrices at shared byte offset `byteOff`
+  /// (transposed with `trans`): four i32 registers.
+  llvm::SmallVector<mlir::Value, 4> ldmatrix4(mlir::Value byteOff, bool trans);
+
+  /// c += a * b with mma.sync.m16n8k16 (f16/bf16 operands: a four i32
+  /// registers, b two) or m16n8k32 (s8/e4m3: a four, b two i32 registers of
+  /// four elements), fp32 accumulators (s32 for s8) in c (four values).
+  void mma(MmaOperand type, llvm::ArrayRef<mlir::Value> a, llvm::ArrayRef<mlir::Value> b,
+           llvm::MutableArrayRef<mlir::Value> c);
+
+  /// Packs two fp32 values to one i32 of two 16-bit `elt` (f16/bf16) elements.
+  mlir::Value pack2(mlir::Type elt, mlir::Value lo, mlir::Value hi);
+
+private:
+  KernelBuilder &kb;
+};
+
+} // namespace attnjit::kernels
+
+#endif // ATTNJIT_KERNELS_SM80INSTRUCTIONS_H
