@@ -17,7 +17,10 @@ namespace attnjit {
 
 inline constexpr int kFlashAbiVersion = 1;
 
-enum class AbiType { Ptr, I32, I64, F32 };
+/// Types of kernel parameters. TensorMap is a CUtensorMap passed by value
+/// (`.param .align 64 .b8 name[128]`), for TMA kernels; no table uses it yet,
+/// so adding it changed no signature and kFlashAbiVersion stays.
+enum class AbiType { Ptr, I32, I64, F32, TensorMap };
 
 struct AbiParam {
   const char *name;
