@@ -12,6 +12,7 @@
 #include "attnjit/Dialect/Attn/AttnSpecBridge.h"
 #include "attnjit/Runtime/Error.h"
 #include "attnjit/Runtime/FlashKernelABI.h"
+#include "attnjit/Runtime/LaunchPlan.h"
 #include "attnjit/Runtime/Logging.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -194,17 +195,19 @@ CompiledKernel compileAttention(const AttentionSpec &spec, const CompileOptions 
   CompiledKernel k;
   k.ptx = c.run(Stage::PTX);
   k.spec = c.spec;
-  k.entryName = c.spec.kernelName();
+  // Today's flash and SDPA recipes emit one kernel, named after the spec, that
+  // covers one blockM tile of query rows of one head per CTA, with the
+  // signature of the variant's ABI table.
+  k.plan = singleTileGridPlan(c.spec.kernelName(), c.shape.threads, c.shape.sharedMemBytes,
+                              c.spec.config.blockM, abiParamKinds(c.spec.variant));
   k.cubin = std::move(c.cubin);
-  k.threadsPerBlock = c.shape.threads;
-  k.sharedMemBytes = c.shape.sharedMemBytes;
   k.abiVersion = kFlashAbiVersion;
   k.registers = c.ptxas.registers;
   if (c.ptxas.spillStores >= 0)
     k.spillBytes = c.ptxas.spillStores + c.ptxas.spillLoads;
   k.compileMs =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  logger().info("compiled {} in {:.1f} ms ({} bytes PTX, {} bytes cubin)", k.entryName,
+  logger().info("compiled {} in {:.1f} ms ({} bytes PTX, {} bytes cubin)", k.entryName(),
                 k.compileMs, k.ptx.size(), k.cubin.size());
   return k;
 }

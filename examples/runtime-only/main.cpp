@@ -51,8 +51,8 @@ int main(int argc, char **argv) {
                 bundle->kernels().size(), bundle->sizeBytes());
     for (const auto &k : bundle->kernels())
       std::printf("  %-40s %-7s ptx %zu B, cubin %zu B, %d threads, %d B smem\n",
-                  k->entryName.c_str(), k->spec.arch.c_str(), k->ptx.size(), k->cubin.size(),
-                  k->threadsPerBlock, k->sharedMemBytes);
+                  k->entryName().c_str(), k->spec.arch.c_str(), k->ptx.size(), k->cubin.size(),
+                  k->threadsPerBlock(), k->sharedMemBytes());
   }
 
   CudaDriver &driver = CudaDriver::get();
@@ -72,10 +72,10 @@ int main(int argc, char **argv) {
         continue;
       try {
         const LoadedKernel &lk = rt.getKernel(k->spec);
-        std::printf("  loaded %s from %s\n", k->entryName.c_str(), lk.provider.c_str());
+        std::printf("  loaded %s from %s\n", k->entryName().c_str(), lk.provider.c_str());
         ++loaded;
       } catch (const Error &e) {
-        std::printf("  cannot load %s: %s\n", k->entryName.c_str(), e.what());
+        std::printf("  cannot load %s: %s\n", k->entryName().c_str(), e.what());
       }
     }
   }

@@ -5,16 +5,21 @@
 //===----------------------------------------------------------------------===//
 #include "attnjit/Runtime/CompiledKernel.h"
 
+#include "KernelRecord.h"
+
 #include <nlohmann/json.hpp>
 
 namespace attnjit {
 
+const KernelLaunchInfo &CompiledKernel::firstKernel() const {
+  static const KernelLaunchInfo kNone;
+  return plan.kernels.empty() ? kNone : plan.kernels.front();
+}
+
 std::string CompiledKernel::metadataJson() const {
   nlohmann::json j;
   j["spec"] = spec.canonical();
-  j["entry"] = entryName;
-  j["threads_per_block"] = threadsPerBlock;
-  j["shared_mem_bytes"] = sharedMemBytes;
+  j["plan"] = detail::launchPlanToJson(plan);
   j["abi_version"] = abiVersion;
   j["arch"] = spec.arch;
   j["ptx_bytes"] = ptx.size();

@@ -497,7 +497,8 @@ std::vector<CacheEntryInfo> DiskCache::listEntries(const std::string &dir) {
       info.spec = entry->kernel.spec.canonical();
       info.arch = entry->kernel.spec.arch;
       info.buildId = entry->buildId;
-      info.entryName = entry->kernel.entryName;
+      info.entryName = entry->kernel.entryName();
+      info.planSummary = entry->kernel.plan.summary();
       info.ptxBytes = entry->kernel.ptx.size();
       info.cubinBytes = entry->kernel.cubin.size();
       if (entry->key != info.key)

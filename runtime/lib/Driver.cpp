@@ -144,6 +144,17 @@ void CudaDriver::fail(CUresult result, std::string_view call, std::string_view c
   throw Error(kind, msg);
 }
 
+void CudaDriver::requireSymbol(const void *fn, std::string_view symbol,
+                               std::string_view purpose) const {
+  requireAvailable();
+  if (!fn)
+    throw Error(ErrorKind::Unsupported,
+                fmt::format("the CUDA driver '{}' (CUDA {}.{}) lacks {}, which {} needs; "
+                            "update the NVIDIA driver",
+                            path_, driverVersion_ / 1000, driverVersion_ % 1000 / 10, symbol,
+                            purpose));
+}
+
 //===----------------------------------------------------------------------===//
 // Device helpers
 //===----------------------------------------------------------------------===//
@@ -176,6 +187,152 @@ std::string deviceName(CUdevice device) {
   drv.check(drv.cuDeviceGetName(name, sizeof(name) - 1, device), "cuDeviceGetName",
             fmt::format("device {}", static_cast<int>(device)));
   return name;
+}
+
+//===----------------------------------------------------------------------===//
+// Tensor maps
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Storage bits of one element; 0 for a value outside the enum. The packed
+/// 4- and 6-bit types occupy 4, 8 and 8 bits each with their alignment gaps.
+int tensorMapElementBits(CUtensorMapDataType t) {
+  switch (t) {
+  case CU_TENSOR_MAP_DATA_TYPE_UINT8: return 8;
+  case CU_TENSOR_MAP_DATA_TYPE_UINT16:
+  case CU_TENSOR_MAP_DATA_TYPE_FLOAT16:
+  case CU_TENSOR_MAP_DATA_TYPE_BFLOAT16: return 16;
+  case CU_TENSOR_MAP_DATA_TYPE_UINT32:
+  case CU_TENSOR_MAP_DATA_TYPE_INT32:
+  case CU_TENSOR_MAP_DATA_TYPE_FLOAT32:
+  case CU_TENSOR_MAP_DATA_TYPE_FLOAT32_FTZ:
+  case CU_TENSOR_MAP_DATA_TYPE_TFLOAT32:
+  case CU_TENSOR_MAP_DATA_TYPE_TFLOAT32_FTZ: return 32;
+  case CU_TENSOR_MAP_DATA_TYPE_UINT64:
+  case CU_TENSOR_MAP_DATA_TYPE_INT64:
+  case CU_TENSOR_MAP_DATA_TYPE_FLOAT64: return 64;
+  case CU_TENSOR_MAP_DATA_TYPE_16U4_ALIGN8B: return 4;
+  case CU_TENSOR_MAP_DATA_TYPE_16U4_ALIGN16B:
+  case CU_TENSOR_MAP_DATA_TYPE_16U6_ALIGN16B: return 8;
+  default: return 0;
+  }
+}
+
+bool isFloatTensorMapType(CUtensorMapDataType t) {
+  switch (t) {
+  case CU_TENSOR_MAP_DATA_TYPE_FLOAT16:
+  case CU_TENSOR_MAP_DATA_TYPE_FLOAT32:
+  case CU_TENSOR_MAP_DATA_TYPE_FLOAT64:
+  case CU_TENSOR_MAP_DATA_TYPE_BFLOAT16:
+  case CU_TENSOR_MAP_DATA_TYPE_FLOAT32_FTZ:
+  case CU_TENSOR_MAP_DATA_TYPE_TFLOAT32:
+  case CU_TENSOR_MAP_DATA_TYPE_TFLOAT32_FTZ: return true;
+  default: return false;
+  }
+}
+} // namespace
+
+void checkTiledTensorMap(const TiledTensorMapDesc &d, std::string_view what) {
+  auto bad = [&](const std::string &field, const std::string &rule) {
+    return Error(ErrorKind::InvalidArgument,
+                 fmt::format("tensor map '{}': {} {}", what, field, rule));
+  };
+  int bits = tensorMapElementBits(d.dataType);
+  if (bits == 0)
+    throw bad(fmt::format("dataType = {}", static_cast<int>(d.dataType)),
+              "is not a CUtensorMapDataType");
+  if (static_cast<unsigned>(d.interleave) > static_cast<unsigned>(CU_TENSOR_MAP_INTERLEAVE_32B))
+    throw bad(fmt::format("interleave = {}", static_cast<int>(d.interleave)),
+              "is not a CUtensorMapInterleave");
+  if (static_cast<unsigned>(d.swizzle) > static_cast<unsigned>(CU_TENSOR_MAP_SWIZZLE_128B_ATOM_64B))
+    throw bad(fmt::format("swizzle = {}", static_cast<int>(d.swizzle)),
+              "is not a CUtensorMapSwizzle");
+  if (static_cast<unsigned>(d.l2Promotion) > static_cast<unsigned>(CU_TENSOR_MAP_L2_PROMOTION_L2_256B))
+    throw bad(fmt::format("l2Promotion = {}", static_cast<int>(d.l2Promotion)),
+              "is not a CUtensorMapL2promotion");
+  if (static_cast<unsigned>(d.oobFill) > static_cast<unsigned>(CU_TENSOR_MAP_FLOAT_OOB_FILL_NAN_REQUEST_ZERO_FMA))
+    throw bad(fmt::format("oobFill = {}", static_cast<int>(d.oobFill)),
+              "is not a CUtensorMapFloatOOBfill");
+  bool interleaved = d.interleave != CU_TENSOR_MAP_INTERLEAVE_NONE;
+  if (d.rank < 1 || d.rank > 5)
+    throw bad(fmt::format("rank = {}", d.rank), "must be 1..5");
+  if (interleaved && d.rank < 3)
+    throw bad(fmt::format("rank = {}", d.rank), "must be 3..5 with an interleaved layout");
+
+  bool packed16 = d.dataType == CU_TENSOR_MAP_DATA_TYPE_16U4_ALIGN16B ||
+                  d.dataType == CU_TENSOR_MAP_DATA_TYPE_16U6_ALIGN16B;
+  uint64_t addrAlign = (d.interleave == CU_TENSOR_MAP_INTERLEAVE_32B || packed16) ? 32 : 16;
+  auto addr = reinterpret_cast<uintptr_t>(d.globalAddress);
+  if (addr == 0)
+    throw bad("globalAddress", "is null");
+  if (addr % addrAlign != 0)
+    throw bad(fmt::format("globalAddress = {:#x}", addr),
+              fmt::format("must be {}-byte aligned", addrAlign));
+
+  for (uint32_t i = 0; i < d.rank; ++i)
+    if (d.globalDim[i] == 0 || d.globalDim[i] > (uint64_t(1) << 32))
+      throw bad(fmt::format("globalDim[{}] = {}", i, d.globalDim[i]), "must be 1..2^32");
+  uint64_t strideAlign = (d.interleave == CU_TENSOR_MAP_INTERLEAVE_32B || packed16) ? 32 : 16;
+  for (uint32_t i = 0; i + 1 < d.rank; ++i) {
+    uint64_t s = d.globalStrides[i];
+    if (s == 0 || s % strideAlign != 0)
+      throw bad(fmt::format("globalStrides[{}] = {} bytes", i, s),
+                fmt::format("must be a nonzero multiple of {}", strideAlign));
+    if (s >= (uint64_t(1) << 40))
+      throw bad(fmt::format("globalStrides[{}] = {} bytes", i, s), "must be below 2^40");
+  }
+
+  for (uint32_t i = 0; i < d.rank; ++i) {
+    if (d.boxDim[i] == 0 || d.boxDim[i] > 256)
+      throw bad(fmt::format("boxDim[{}] = {}", i, d.boxDim[i]), "must be 1..256");
+    if (d.elementStrides[i] == 0 || d.elementStrides[i] > 8)
+      throw bad(fmt::format("elementStrides[{}] = {}", i, d.elementStrides[i]), "must be 1..8");
+  }
+  uint64_t innerBits = uint64_t(d.boxDim[0]) * bits;
+  if (packed16 && d.boxDim[0] != 128)
+    throw bad(fmt::format("boxDim[0] = {}", d.boxDim[0]), "must be 128 for a packed 16B type");
+  if (!interleaved && innerBits % (16 * 8) != 0)
+    throw bad(fmt::format("boxDim[0] = {}", d.boxDim[0]),
+              fmt::format("must span a multiple of 16 bytes ({} bits each)", bits));
+  if (d.interleave == CU_TENSOR_MAP_INTERLEAVE_32B && d.swizzle != CU_TENSOR_MAP_SWIZZLE_32B)
+    throw bad(fmt::format("swizzle = {}", static_cast<int>(d.swizzle)),
+              "must be CU_TENSOR_MAP_SWIZZLE_32B with a 32B interleave");
+  if (!interleaved && d.swizzle != CU_TENSOR_MAP_SWIZZLE_NONE) {
+    uint64_t span = d.swizzle == CU_TENSOR_MAP_SWIZZLE_32B   ? 32
+                    : d.swizzle == CU_TENSOR_MAP_SWIZZLE_64B ? 64
+                                                             : 128;
+    if (innerBits > span * 8)
+      throw bad(fmt::format("boxDim[0] = {}", d.boxDim[0]),
+                fmt::format("spans {} bytes, more than the {}-byte swizzle", innerBits / 8,
+                            span));
+  }
+  if (d.oobFill != CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE && !isFloatTensorMapType(d.dataType))
+    throw bad("oobFill", "may request NaN fill only for a floating-point dataType");
+}
+
+CUtensorMap encodeTiledTensorMap(const TiledTensorMapDesc &d, std::string_view what) {
+  checkTiledTensorMap(d, what);
+  CudaDriver &drv = CudaDriver::get();
+  drv.requireSymbol(reinterpret_cast<const void *>(drv.cuTensorMapEncodeTiled),
+                    "cuTensorMapEncodeTiled", fmt::format("tensor map '{}'", what));
+  CUtensorMap map;
+  cuuint64_t dims[5], strides[4];
+  cuuint32_t box[5], elementStrides[5];
+  for (uint32_t i = 0; i < d.rank; ++i) {
+    dims[i] = d.globalDim[i];
+    box[i] = d.boxDim[i];
+    elementStrides[i] = d.elementStrides[i];
+    if (i + 1 < d.rank)
+      strides[i] = d.globalStrides[i];
+  }
+  drv.check(drv.cuTensorMapEncodeTiled(&map, d.dataType, d.rank,
+                                       const_cast<void *>(d.globalAddress), dims, strides, box,
+                                       elementStrides, d.interleave, d.swizzle, d.l2Promotion,
+                                       d.oobFill),
+            "cuTensorMapEncodeTiled",
+            fmt::format("tensor map '{}', rank {}, dataType {}", what, d.rank,
+                        static_cast<int>(d.dataType)));
+  return map;
 }
 
 //===----------------------------------------------------------------------===//

@@ -6,6 +6,9 @@
 #include "KernelRecord.h"
 
 #include <cerrno>
+#include <cstdint>
+#include <optional>
+#include <utility>
 #include <cstring>
 #include <fcntl.h>
 #include <libgen.h>
@@ -98,6 +101,110 @@ bool writeFileAtomically(const std::string &path, const std::string &tmpPath, co
   return true;
 }
 
+nlohmann::json launchPlanToJson(const LaunchPlan &plan) {
+  nlohmann::json kernels = nlohmann::json::array();
+  for (const KernelLaunchInfo &k : plan.kernels) {
+    nlohmann::json params = nlohmann::json::array();
+    for (ParamKind p : k.params)
+      params.push_back(std::string(toString(p)));
+    kernels.push_back({{"entry", k.entryName},
+                       {"threads", k.threadsPerBlock},
+                       {"shared_mem_bytes", k.sharedMemBytes},
+                       {"grid", std::string(toString(k.grid))},
+                       {"block_rows", k.blockRows},
+                       {"ctas_per_sm", k.ctasPerSm},
+                       {"cluster", {k.cluster.x, k.cluster.y, k.cluster.z}},
+                       {"params", std::move(params)}});
+  }
+  return {{"kernels", std::move(kernels)},
+          {"workspace",
+           {{"fixed_bytes", plan.workspace.fixedBytes},
+            {"per_launch", plan.workspace.perLaunch}}}};
+}
+
+bool launchPlanFromJson(const nlohmann::json &j, LaunchPlan &out, std::string *error) {
+  auto fail = [&](std::string msg) {
+    if (error)
+      *error = "metadata: plan: " + std::move(msg);
+    return false;
+  };
+  if (!j.is_object())
+    return fail("not a JSON object");
+  auto kernelsIt = j.find("kernels");
+  if (kernelsIt == j.end() || !kernelsIt->is_array())
+    return fail("missing array field 'kernels'");
+  LaunchPlan plan;
+  for (size_t i = 0; i < kernelsIt->size(); ++i) {
+    const nlohmann::json &r = (*kernelsIt)[i];
+    std::string where = "kernel " + std::to_string(i) + ": ";
+    if (!r.is_object())
+      return fail(where + "not a JSON object");
+    auto integer = [&](const char *name, int &dst) {
+      auto it = r.find(name);
+      if (it == r.end() || !it->is_number_integer())
+        return false;
+      int64_t v = it->get<int64_t>();
+      if (v < INT32_MIN || v > INT32_MAX)
+        return false;
+      dst = static_cast<int>(v);
+      return true;
+    };
+    KernelLaunchInfo k;
+    auto entry = r.find("entry");
+    if (entry == r.end() || !entry->is_string())
+      return fail(where + "missing string field 'entry'");
+    k.entryName = entry->get<std::string>();
+    for (auto [name, dst] : {std::pair<const char *, int *>{"threads", &k.threadsPerBlock},
+                             {"shared_mem_bytes", &k.sharedMemBytes},
+                             {"block_rows", &k.blockRows},
+                             {"ctas_per_sm", &k.ctasPerSm}})
+      if (!integer(name, *dst))
+        return fail(where + "missing 32-bit integer field '" + name + "'");
+    auto grid = r.find("grid");
+    std::optional<GridPolicy> policy;
+    if (grid != r.end() && grid->is_string())
+      policy = parseGridPolicy(grid->get<std::string>());
+    if (!policy)
+      return fail(where + "field 'grid' is not one of \"tile\", \"persistent\"");
+    k.grid = *policy;
+    auto cluster = r.find("cluster");
+    if (cluster == r.end() || !cluster->is_array() || cluster->size() != 3 ||
+        !(*cluster)[0].is_number_integer() || !(*cluster)[1].is_number_integer() ||
+        !(*cluster)[2].is_number_integer())
+      return fail(where + "field 'cluster' is not [x, y, z]");
+    k.cluster = ClusterShape{(*cluster)[0].get<int>(), (*cluster)[1].get<int>(),
+                             (*cluster)[2].get<int>()};
+    auto params = r.find("params");
+    if (params == r.end() || !params->is_array())
+      return fail(where + "missing array field 'params'");
+    for (size_t p = 0; p < params->size(); ++p) {
+      const nlohmann::json &v = (*params)[p];
+      std::optional<ParamKind> kind;
+      if (v.is_string())
+        kind = parseParamKind(v.get<std::string>());
+      if (!kind)
+        return fail(where + "params[" + std::to_string(p) + "] is " + v.dump() +
+                    ", not one of \"ptr\", \"i32\", \"i64\", \"f32\", \"tensormap\"");
+      k.params.push_back(*kind);
+    }
+    plan.kernels.push_back(std::move(k));
+  }
+  auto ws = j.find("workspace");
+  if (ws == j.end() || !ws->is_object())
+    return fail("missing object field 'workspace'");
+  auto fixed = ws->find("fixed_bytes");
+  auto perLaunch = ws->find("per_launch");
+  if (fixed == ws->end() || !fixed->is_number_unsigned() || perLaunch == ws->end() ||
+      !perLaunch->is_boolean())
+    return fail("workspace: expected {\"fixed_bytes\": unsigned, \"per_launch\": bool}");
+  plan.workspace.fixedBytes = fixed->get<uint64_t>();
+  plan.workspace.perLaunch = perLaunch->get<bool>();
+  if (std::string why = plan.validate(); !why.empty())
+    return fail(why);
+  out = std::move(plan);
+  return true;
+}
+
 nlohmann::json kernelRecordToJson(const CompiledKernel &kernel) {
   nlohmann::json j = nlohmann::json::object();
   // Start from the public metadata so tools see the same fields everywhere, then
@@ -108,9 +215,7 @@ nlohmann::json kernelRecordToJson(const CompiledKernel &kernel) {
     j = std::move(pub);
   j["spec"] = kernel.spec.canonical();
   j["arch"] = kernel.spec.arch;
-  j["entry"] = kernel.entryName;
-  j["threads_per_block"] = kernel.threadsPerBlock;
-  j["shared_mem_bytes"] = kernel.sharedMemBytes;
+  j["plan"] = launchPlanToJson(kernel.plan);
   j["abi_version"] = kernel.abiVersion;
   j["compile_ms"] = kernel.compileMs;
   j["ptx_bytes"] = kernel.ptx.size();
@@ -153,20 +258,20 @@ bool kernelRecordFromJson(const nlohmann::json &j, size_t ptxBytes, size_t cubin
   if (spec->arch != arch)
     return fail("metadata: arch '" + arch + "' differs from the spec's '" + spec->arch + "'");
   out.spec = *spec;
-  if (!str("entry", out.entryName) || out.entryName.empty())
-    return fail("metadata: missing string field 'entry'");
-  int64_t threads, smem, abi, ptxLen, cubinLen;
-  if (!integer("threads_per_block", threads) || !integer("shared_mem_bytes", smem) ||
-      !integer("abi_version", abi) || !integer("ptx_bytes", ptxLen) ||
+  auto planIt = j.find("plan");
+  if (planIt == j.end())
+    return fail("metadata: missing object field 'plan' (written by format 1 and older, "
+                "which had no launch plan)");
+  if (!launchPlanFromJson(*planIt, out.plan, error))
+    return false;
+  int64_t abi, ptxLen, cubinLen;
+  if (!integer("abi_version", abi) || !integer("ptx_bytes", ptxLen) ||
       !integer("cubin_bytes", cubinLen))
-    return fail("metadata: missing integer field (threads_per_block, shared_mem_bytes, "
-                "abi_version, ptx_bytes or cubin_bytes)");
+    return fail("metadata: missing integer field (abi_version, ptx_bytes or cubin_bytes)");
   if (ptxLen != static_cast<int64_t>(ptxBytes) || cubinLen != static_cast<int64_t>(cubinBytes))
     return fail("metadata: code sizes (ptx " + std::to_string(ptxLen) + ", cubin " +
                 std::to_string(cubinLen) + ") differ from the stored ones (ptx " +
                 std::to_string(ptxBytes) + ", cubin " + std::to_string(cubinBytes) + ")");
-  out.threadsPerBlock = static_cast<int>(threads);
-  out.sharedMemBytes = static_cast<int>(smem);
   out.abiVersion = static_cast<int>(abi);
   auto ms = j.find("compile_ms");
   out.compileMs = (ms != j.end() && ms->is_number()) ? ms->get<double>() : 0.0;

@@ -31,8 +31,18 @@ int readWholeFile(const std::string &path, std::string &out);
 bool writeFileAtomically(const std::string &path, const std::string &tmpPath, const char *data,
                          size_t size, std::string *error);
 
+/// A launch plan as JSON: {"kernels": [{"entry", "threads", "shared_mem_bytes",
+/// "grid": "tile"|"persistent", "block_rows", "ctas_per_sm", "cluster": [x, y, z],
+/// "params": ["ptr", "i32", "i64", "f32", "tensormap", ...]}, ...],
+/// "workspace": {"fixed_bytes", "per_launch"}}. Written by metadataJson() and
+/// stored in cache entries (format 2) and bundles (format 2).
+nlohmann::json launchPlanToJson(const LaunchPlan &plan);
+/// Reads launchPlanToJson's output and validates the plan; false with *error
+/// naming the field (or LaunchPlan::validate's message) otherwise. Never throws.
+bool launchPlanFromJson(const nlohmann::json &j, LaunchPlan &out, std::string *error);
+
 /// The kernel's metadataJson() fields plus the ones needed to rebuild it
-/// (spec, entry, threads, shared memory, ABI, compile time, code sizes).
+/// (spec, launch plan, ABI, compile time, code sizes).
 nlohmann::json kernelRecordToJson(const CompiledKernel &kernel);
 
 /// Rebuilds everything but ptx/cubin from `j` and checks that the recorded code

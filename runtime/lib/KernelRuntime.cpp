@@ -156,21 +156,23 @@ std::string trimLog(const std::vector<char> &buf) {
 
 /// Empty when `ck` can serve `want` on this runtime, else why not.
 std::string checkCompiledKernel(const CompiledKernel &ck, const AttentionSpec &want) {
-  if (ck.entryName.empty())
-    return "its entry name is empty";
   if (ck.ptx.empty() && ck.cubin.empty())
     return "it has neither PTX nor a cubin";
-  if (ck.threadsPerBlock <= 0)
-    return fmt::format("threadsPerBlock must be > 0, got {}", ck.threadsPerBlock);
-  if (ck.sharedMemBytes < 0)
-    return fmt::format("sharedMemBytes must be >= 0, got {}", ck.sharedMemBytes);
-  if (ck.spec.variant == Variant::Flash) {
-    if (ck.abiVersion != kFlashAbiVersion)
-      return fmt::format("it was built against flash ABI version {}, this runtime uses {}",
-                         ck.abiVersion, kFlashAbiVersion);
-    if (ck.spec.config.blockM <= 0)
-      return fmt::format("its config has no blockM ({}), which the launch grid needs",
-                         ck.spec.config.str());
+  if (std::string why = ck.plan.validate(); !why.empty())
+    return why;
+  if (ck.spec.variant == Variant::Flash && ck.abiVersion != kFlashAbiVersion)
+    return fmt::format("it was built against flash ABI version {}, this runtime uses {}",
+                       ck.abiVersion, kFlashAbiVersion);
+  if (ck.spec.variant == Variant::Flash || ck.spec.variant == Variant::Sdpa) {
+    // launchFlash/launchSdpa pass exactly the ABI table's arguments to one
+    // tile-grid kernel; any other plan would read garbage parameters.
+    const KernelLaunchInfo &k = ck.plan.kernels.front();
+    if (ck.plan.kernels.size() != 1 || k.grid != GridPolicy::TileGrid)
+      return fmt::format("a {} kernel must have a one-kernel tile-grid plan, got: {}",
+                         toString(ck.spec.variant), ck.plan.summary());
+    if (k.params != abiParamKinds(ck.spec.variant))
+      return fmt::format("its parameters ({}) are not the {} ABI table's", ck.plan.summary(),
+                         toString(ck.spec.variant));
   }
   // Same spec up to the config fields the caller left to the compiler.
   const KernelConfig &w = want.config, &g = ck.spec.config;
@@ -241,8 +243,9 @@ std::unique_ptr<LoadedKernel> KernelRuntime::load(const AttentionSpec &request, 
 
   //--- Load the module, capturing the JIT logs.
   auto t0 = std::chrono::steady_clock::now();
-  std::string what = fmt::format("kernel {} (entry '{}', from {}, device {} {} {})",
-                                 spec.kernelName(), ck->entryName, from, dev, info.name, info.arch);
+  std::string what =
+      fmt::format("kernel {} (entry '{}', from {}, device {} {} {})", spec.kernelName(),
+                  ck->entryName(), from, dev, info.name, info.arch);
   constexpr size_t kLogBytes = 64 * 1024;
   bool verbose = logger().should_log(spdlog::level::debug);
   auto loadImage = [&](const void *image, CUmodule &module, std::string &errorLog,
@@ -292,50 +295,71 @@ std::unique_ptr<LoadedKernel> KernelRuntime::load(const AttentionSpec &request, 
   if (!infoLog.empty())
     logger().debug("JIT log of {}: {}", what, infoLog);
 
-  CUfunction fn = nullptr;
-  drv.check(drv.cuModuleGetFunction(&fn, module, ck->entryName.c_str()), "cuModuleGetFunction",
-            what);
-
-  //--- Check limits before asking for the shared memory.
-  auto funcAttr = [&](CUfunction_attribute a, const char *name) {
-    int v = 0;
-    drv.check(drv.cuFuncGetAttribute(&v, a, fn), "cuFuncGetAttribute",
-              fmt::format("{}, {}", what, name));
-    return v;
-  };
-  int staticSmem = funcAttr(CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, "static shared memory");
-  int maxThreads = funcAttr(CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, "max threads per block");
-  int numRegs = funcAttr(CU_FUNC_ATTRIBUTE_NUM_REGS, "registers per thread");
-  if (ck->threadsPerBlock > maxThreads)
-    throw Error(ErrorKind::Unsupported,
-                fmt::format("{} needs {} threads per block, but with {} registers per thread "
-                            "the function allows at most {}",
-                            what, ck->threadsPerBlock, numRegs, maxThreads));
-  int64_t totalSmem = int64_t(staticSmem) + ck->sharedMemBytes;
-  if (totalSmem > info.maxSharedMemPerBlockOptin)
-    throw Error(ErrorKind::Unsupported,
-                fmt::format("{} needs {} bytes of shared memory per block ({} dynamic + {} "
-                            "static), but the device allows at most {} "
-                            "(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)",
-                            what, totalSmem, ck->sharedMemBytes, staticSmem,
-                            info.maxSharedMemPerBlockOptin));
-  if (ck->sharedMemBytes > 0)
-    drv.check(drv.cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                                     ck->sharedMemBytes),
-              "cuFuncSetAttribute",
-              fmt::format("{}, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = {}", what,
-                          ck->sharedMemBytes));
+  //--- Every kernel of the plan: resolve it, check limits before asking for
+  // its shared memory.
+  const LaunchPlan &plan = ck->plan;
+  std::vector<CUfunction> functions;
+  std::string loadedSummary;
+  for (size_t i = 0; i < plan.kernels.size(); ++i) {
+    const KernelLaunchInfo &kl = plan.kernels[i];
+    std::string kwhat = plan.kernels.size() == 1
+                            ? what
+                            : fmt::format("{}, plan kernel {} '{}'", what, i, kl.entryName);
+    CUfunction fn = nullptr;
+    drv.check(drv.cuModuleGetFunction(&fn, module, kl.entryName.c_str()), "cuModuleGetFunction",
+              kwhat);
+    auto funcAttr = [&](CUfunction_attribute a, const char *name) {
+      int v = 0;
+      drv.check(drv.cuFuncGetAttribute(&v, a, fn), "cuFuncGetAttribute",
+                fmt::format("{}, {}", kwhat, name));
+      return v;
+    };
+    int staticSmem = funcAttr(CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, "static shared memory");
+    int maxThreads = funcAttr(CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, "max threads per block");
+    int numRegs = funcAttr(CU_FUNC_ATTRIBUTE_NUM_REGS, "registers per thread");
+    if (kl.threadsPerBlock > maxThreads)
+      throw Error(ErrorKind::Unsupported,
+                  fmt::format("{} needs {} threads per block, but with {} registers per thread "
+                              "the function allows at most {}",
+                              kwhat, kl.threadsPerBlock, numRegs, maxThreads));
+    int64_t totalSmem = int64_t(staticSmem) + kl.sharedMemBytes;
+    if (totalSmem > info.maxSharedMemPerBlockOptin)
+      throw Error(ErrorKind::Unsupported,
+                  fmt::format("{} needs {} bytes of shared memory per block ({} dynamic + {} "
+                              "static), but the device allows at most {} "
+                              "(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)",
+                              kwhat, totalSmem, kl.sharedMemBytes, staticSmem,
+                              info.maxSharedMemPerBlockOptin));
+    // Clusters exist from sm_90 on; an older device would fail every launch.
+    if (!kl.cluster.isUnit() && info.computeCapability < 90)
+      throw Error(ErrorKind::Unsupported,
+                  fmt::format("{} uses a {}x{}x{} thread-block cluster, which needs compute "
+                              "capability 9.0 or newer; the device has {}.{}",
+                              kwhat, kl.cluster.x, kl.cluster.y, kl.cluster.z,
+                              info.computeCapability / 10, info.computeCapability % 10));
+    if (kl.sharedMemBytes > 0)
+      drv.check(drv.cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                       kl.sharedMemBytes),
+                "cuFuncSetAttribute",
+                fmt::format("{}, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = {}", kwhat,
+                            kl.sharedMemBytes));
+    functions.push_back(fn);
+    loadedSummary += fmt::format("{}{}{} threads, {} registers, {} + {} bytes shared memory",
+                                 loadedSummary.empty() ? "" : "; ",
+                                 plan.kernels.size() == 1 ? "" : kl.entryName + ": ",
+                                 kl.threadsPerBlock, numRegs, kl.sharedMemBytes, staticSmem);
+  }
 
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  logger().info("loaded {} in {:.1f} ms: {} threads, {} registers, {} + {} bytes shared memory",
-                what, ms, ck->threadsPerBlock, numRegs, ck->sharedMemBytes, staticSmem);
+  logger().info("loaded {} in {:.1f} ms: {}", what, ms, loadedSummary);
 
   auto lk = std::make_unique<LoadedKernel>();
   lk->kernel = std::move(ck);
   lk->module = guard.release();
-  lk->function = fn;
+  lk->functions = std::move(functions);
   lk->device = dev;
+  lk->smCount = info.smCount;
   lk->context = ctx;
   lk->provider = std::move(from);
   return lk;
@@ -452,30 +476,75 @@ const LoadedKernel &KernelRuntime::getKernel(const AttentionSpec &spec, CUstream
 // Launch
 //===----------------------------------------------------------------------===//
 
-void KernelRuntime::launchGrid(const LoadedKernel &k, void **params, int seqlenQ, int numHeads,
-                               int batch, CUstream stream) {
+void KernelRuntime::launch(const LoadedKernel &k, size_t index, void **params,
+                           const LaunchDims &dims, CUstream stream) {
   const CompiledKernel &ck = *k.kernel;
-  int blockM = ck.spec.config.blockM;
-  // The grid's y and z dimensions are limited to 65535 by the hardware.
-  if (seqlenQ <= 0 || numHeads <= 0 || numHeads > 65535 || batch <= 0 || batch > 65535 ||
-      blockM <= 0)
+  if (index >= ck.plan.kernels.size() || index >= k.functions.size())
     throw Error(ErrorKind::InvalidArgument,
-                fmt::format("launch {}: expected seqlen_q > 0, 0 < num_heads <= 65535, "
-                            "0 < batch <= 65535 and blockM > 0; got seqlen_q {}, num_heads {}, "
-                            "batch {}, blockM {}",
-                            ck.spec.kernelName(), seqlenQ, numHeads, batch, blockM));
-  unsigned gridX = static_cast<unsigned>((int64_t(seqlenQ) + blockM - 1) / blockM);
-  unsigned gridY = static_cast<unsigned>(numHeads), gridZ = static_cast<unsigned>(batch);
+                fmt::format("launch {}: plan kernel {} requested, the plan has {}",
+                            ck.spec.kernelName(), index, ck.plan.kernels.size()));
+  const KernelLaunchInfo &kl = ck.plan.kernels[index];
+  GridDims grid = computeGrid(kl, dims, k.smCount);
+
   CudaDriver &drv = CudaDriver::get();
-  CUresult r =
-      drv.cuLaunchKernel(k.function, gridX, gridY, gridZ, static_cast<unsigned>(ck.threadsPerBlock),
-                         1, 1, static_cast<unsigned>(ck.sharedMemBytes), stream, params, nullptr);
+  CUresult r;
+  const char *call = "cuLaunchKernelEx";
+  if (drv.cuLaunchKernelEx) {
+    CUlaunchAttribute attrs[1] = {};
+    CUlaunchConfig config = {};
+    config.gridDimX = grid.x;
+    config.gridDimY = grid.y;
+    config.gridDimZ = grid.z;
+    config.blockDimX = static_cast<unsigned>(kl.threadsPerBlock);
+    config.blockDimY = 1;
+    config.blockDimZ = 1;
+    config.sharedMemBytes = static_cast<unsigned>(kl.sharedMemBytes);
+    config.hStream = stream;
+    // Only a real cluster gets the attribute: a 1x1x1 cluster attribute would
+    // still make the driver treat the launch as a cluster launch (sm_90+ only).
+    if (!kl.cluster.isUnit()) {
+      attrs[0].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+      attrs[0].value.clusterDim.x = static_cast<unsigned>(kl.cluster.x);
+      attrs[0].value.clusterDim.y = static_cast<unsigned>(kl.cluster.y);
+      attrs[0].value.clusterDim.z = static_cast<unsigned>(kl.cluster.z);
+      config.attrs = attrs;
+      config.numAttrs = 1;
+    }
+    r = drv.cuLaunchKernelEx(&config, k.functions[index], params, nullptr);
+  } else {
+    // Drivers before CUDA 11.8 lack cuLaunchKernelEx; they cannot launch
+    // clusters either, so only cluster-free kernels run on them.
+    if (!kl.cluster.isUnit())
+      drv.requireSymbol(nullptr, "cuLaunchKernelEx",
+                        fmt::format("the cluster launch of '{}'", kl.entryName));
+    call = "cuLaunchKernel";
+    r = drv.cuLaunchKernel(k.functions[index], grid.x, grid.y, grid.z,
+                           static_cast<unsigned>(kl.threadsPerBlock), 1, 1,
+                           static_cast<unsigned>(kl.sharedMemBytes), stream, params, nullptr);
+  }
   if (r != CUDA_SUCCESS)
-    drv.fail(r, "cuLaunchKernel",
-             fmt::format("kernel {} (entry '{}', device {}), grid ({}, {}, {}), block ({}, 1, 1), "
-                         "dynamic shared memory {} bytes, stream {}",
-                         ck.spec.kernelName(), ck.entryName, k.device, gridX, gridY, gridZ,
-                         ck.threadsPerBlock, ck.sharedMemBytes, static_cast<void *>(stream)));
+    drv.fail(r, call,
+             fmt::format("kernel {} (entry '{}', plan kernel {} of {}, device {}), grid ({}, {}, "
+                         "{}), block ({}, 1, 1), cluster ({}, {}, {}), dynamic shared memory {} "
+                         "bytes, stream {}",
+                         ck.spec.kernelName(), kl.entryName, index, ck.plan.kernels.size(),
+                         k.device, grid.x, grid.y, grid.z, kl.threadsPerBlock, kl.cluster.x,
+                         kl.cluster.y, kl.cluster.z, kl.sharedMemBytes,
+                         static_cast<void *>(stream)));
+}
+
+void KernelRuntime::launch(const LoadedKernel &k, size_t index, KernelParamPack &params,
+                           const LaunchDims &dims, CUstream stream) {
+  const LaunchPlan &plan = k.kernel->plan;
+  if (index < plan.kernels.size() && params.kinds() != plan.kernels[index].params)
+    throw Error(ErrorKind::InvalidArgument,
+                fmt::format("launch {}: the arguments (made for '{}', {} parameters) do not "
+                            "match plan kernel {} '{}' ({} parameters)",
+                            k.kernel->spec.kernelName(), params.name(), params.kinds().size(),
+                            index, plan.kernels[index].entryName,
+                            plan.kernels[index].params.size()));
+  params.requireComplete();
+  launch(k, index, params.pointers(), dims, stream);
 }
 
 void KernelRuntime::launchFlash(const LoadedKernel &k, FlashLaunchArgs &args, int batch,
@@ -486,7 +555,7 @@ void KernelRuntime::launchFlash(const LoadedKernel &k, FlashLaunchArgs &args, in
                             k.kernel->spec.kernelName()));
   void *params[kNumFlashParams];
   args.fillParamPointers(params);
-  launchGrid(k, params, args.seqlenQ, args.numHeads, batch, stream);
+  launch(k, 0, params, LaunchDims{args.seqlenQ, args.numHeads, batch}, stream);
 }
 
 void KernelRuntime::launchSdpa(const LoadedKernel &k, SdpaLaunchArgs &args, int batch,
@@ -497,7 +566,122 @@ void KernelRuntime::launchSdpa(const LoadedKernel &k, SdpaLaunchArgs &args, int 
                             k.kernel->spec.kernelName()));
   void *params[kNumSdpaParams];
   args.fillParamPointers(params);
-  launchGrid(k, params, args.flash.seqlenQ, args.flash.numHeads, batch, stream);
+  launch(k, 0, params, LaunchDims{args.flash.seqlenQ, args.flash.numHeads, batch}, stream);
+}
+
+//===----------------------------------------------------------------------===//
+// Workspace
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Growth rounds up to a multiple of this and to 1.5x the old size, so that a
+/// slowly rising need replaces (and keeps) few buffers: the replaced ones add
+/// up to at most twice the current one.
+constexpr uint64_t kWorkspaceGranule = uint64_t(1) << 20;
+
+uint64_t grownWorkspaceBytes(uint64_t old, uint64_t need) {
+  uint64_t want = std::max(need, old + old / 2);
+  return (want + kWorkspaceGranule - 1) / kWorkspaceGranule * kWorkspaceGranule;
+}
+} // namespace
+
+CUdeviceptr KernelRuntime::workspaceFor(CUcontext ctx, CUstream stream, uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(workspaceMutex_);
+  ContextWorkspaces &cw = workspaces_[ctx];
+  Workspace &cur = cw.current[stream];
+  if (cur.bytes >= bytes)
+    return cur.ptr;
+
+  CudaDriver &drv = CudaDriver::get();
+  ScopedContext scope(ctx);
+  CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
+  drv.check(drv.cuStreamIsCapturing(stream, &capture), "cuStreamIsCapturing",
+            "growing the runtime workspace");
+  if (capture != CU_STREAM_CAPTURE_STATUS_NONE)
+    throw Error(ErrorKind::InvalidArgument,
+                fmt::format("workspace: {} bytes needed on stream {}, which is capturing a CUDA "
+                            "graph, but the runtime workspace of that stream holds {}; it cannot "
+                            "grow during a capture. Call KernelRuntime::reserveWorkspace(stream, "
+                            "{}) before capturing, or pass a workspace of your own",
+                            bytes, static_cast<void *>(stream), cur.bytes, bytes));
+  uint64_t size = grownWorkspaceBytes(cur.bytes, bytes);
+  CUdeviceptr ptr = 0;
+  {
+    // Another thread may be capturing in global mode; an allocation here must
+    // not invalidate its capture.
+    ScopedRelaxedCaptureMode relaxed;
+    drv.check(drv.cuMemAlloc(&ptr, size), "cuMemAlloc",
+              fmt::format("runtime workspace of {} bytes for stream {}", size,
+                          static_cast<void *>(stream)));
+  }
+  logger().debug("runtime workspace of stream {} grew from {} to {} bytes",
+                 static_cast<void *>(stream), cur.bytes, size);
+  // Kernels in flight, or a graph captured earlier, may still use the old
+  // buffer: keep it until releaseWorkspaces().
+  if (cur.ptr)
+    cw.replaced.push_back(cur);
+  cur = Workspace{ptr, size};
+  return ptr;
+}
+
+CUdeviceptr KernelRuntime::workspace(const LoadedKernel &k, uint64_t perLaunchBytes,
+                                     CUstream stream) {
+  const WorkspaceRequirement &req = k.kernel->plan.workspace;
+  if (perLaunchBytes > 0 && !req.perLaunch)
+    throw Error(ErrorKind::InvalidArgument,
+                fmt::format("workspace: {} per-launch bytes asked for {}, whose plan needs only "
+                            "a fixed workspace of {} bytes",
+                            perLaunchBytes, k.kernel->spec.kernelName(), req.fixedBytes));
+  if (perLaunchBytes > UINT64_MAX - req.fixedBytes)
+    throw Error(ErrorKind::InvalidArgument,
+                fmt::format("workspace: {} + {} bytes overflow", req.fixedBytes, perLaunchBytes));
+  uint64_t bytes = req.fixedBytes + perLaunchBytes;
+  if (bytes == 0)
+    return 0;
+  return workspaceFor(k.context, stream, bytes);
+}
+
+void KernelRuntime::reserveWorkspace(CUstream stream, uint64_t bytes, int fallbackDevice) {
+  CudaDriver::get().requireAvailable();
+  CUcontext ctx = streamContext(stream, fallbackDevice);
+  if (bytes > 0)
+    workspaceFor(ctx, stream, bytes);
+}
+
+uint64_t KernelRuntime::workspaceBytes(CUcontext context, CUstream stream) const {
+  std::lock_guard<std::mutex> lock(workspaceMutex_);
+  auto cw = workspaces_.find(context);
+  if (cw == workspaces_.end())
+    return 0;
+  auto it = cw->second.current.find(stream);
+  return it == cw->second.current.end() ? 0 : it->second.bytes;
+}
+
+void KernelRuntime::releaseWorkspaces() {
+  std::map<CUcontext, ContextWorkspaces> old;
+  {
+    std::lock_guard<std::mutex> lock(workspaceMutex_);
+    old.swap(workspaces_);
+  }
+  CudaDriver &drv = CudaDriver::get();
+  for (auto &[ctx, cw] : old) {
+    std::vector<Workspace> all = std::move(cw.replaced);
+    for (auto &[stream, w] : cw.current)
+      all.push_back(w);
+    try {
+      ScopedContext scope(ctx);
+      for (const Workspace &w : all) {
+        if (!w.ptr)
+          continue;
+        CUresult r = drv.cuMemFree(w.ptr);
+        if (r != CUDA_SUCCESS)
+          logger().warn("cuMemFree of a {}-byte runtime workspace failed: {}", w.bytes,
+                        drv.describe(r));
+      }
+    } catch (const std::exception &e) {
+      logger().warn("releasing runtime workspaces failed: {}", e.what());
+    }
+  }
 }
 
 //===----------------------------------------------------------------------===//

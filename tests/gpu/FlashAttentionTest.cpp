@@ -156,8 +156,8 @@ TEST_CASE("flash kernels match a float64 reference for every head size", "[gpu][
     for (auto &j : jobs) {
       auto k = j.get();
       std::printf("  %-48s %7.1f ms  %3d regs  %4d spill bytes  %6d B smem\n",
-                  k->entryName.c_str(), k->compileMs, k->registers, k->spillBytes,
-                  k->sharedMemBytes);
+                  k->entryName().c_str(), k->compileMs, k->registers, k->spillBytes,
+                  k->sharedMemBytes());
       pre->add(k);
     }
     std::printf("compiled %zu kernels in %.1f s (parallel)\n", specs.size(),

@@ -146,10 +146,9 @@ struct ProbeProvider : KernelProvider {
     auto k = std::make_shared<CompiledKernel>();
     k->spec = spec;
     k->spec.config = {64, 64, 4, kProbeStages};
-    k->entryName = "attnjit_test_abi_probe";
+    k->plan = singleTileGridPlan("attnjit_test_abi_probe", threads, smem, k->spec.config.blockM,
+                                 abiParamKinds(Variant::Flash));
     k->ptx = ptx;
-    k->threadsPerBlock = threads;
-    k->sharedMemBytes = smem;
     k->abiVersion = kFlashAbiVersion;
     return k;
   }

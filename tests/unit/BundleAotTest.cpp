@@ -48,7 +48,8 @@ TEST_CASE("AOT bundle round trip with the real compiler", "[bundle][aot]") {
     REQUIRE(got);
     CHECK(got->ptx == k.ptx);
     CHECK(got->cubin == k.cubin);
-    CHECK(got->entryName == k.entryName);
+    CHECK(got->entryName() == k.entryName());
+    CHECK(got->plan == k.plan);
     CHECK(got->metadataJson() == k.metadataJson());
   }
 }

@@ -28,11 +28,12 @@ std::vector<CompiledKernel> someKernels() {
 
 void checkSame(const CompiledKernel &a, const CompiledKernel &b) {
   CHECK(a.spec == b.spec);
-  CHECK(a.entryName == b.entryName);
+  CHECK(a.entryName() == b.entryName());
+  CHECK(a.plan == b.plan);
   CHECK(a.ptx == b.ptx);
   CHECK(a.cubin == b.cubin);
-  CHECK(a.threadsPerBlock == b.threadsPerBlock);
-  CHECK(a.sharedMemBytes == b.sharedMemBytes);
+  CHECK(a.threadsPerBlock() == b.threadsPerBlock());
+  CHECK(a.sharedMemBytes() == b.sharedMemBytes());
   CHECK(a.abiVersion == b.abiVersion);
   CHECK(a.metadataJson() == b.metadataJson());
 }

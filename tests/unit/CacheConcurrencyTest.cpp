@@ -25,7 +25,7 @@ using namespace attnjit::testing;
 
 namespace {
 std::string kernelDigest(const CompiledKernel &k) {
-  std::string all = k.spec.canonical() + "\n" + k.entryName + "\n" + k.ptx;
+  std::string all = k.spec.canonical() + "\n" + k.entryName() + "\n" + k.ptx;
   all.append(reinterpret_cast<const char *>(k.cubin.data()), k.cubin.size());
   return sha256Hex(all);
 }

@@ -151,11 +151,12 @@ TEST_CASE("Cache entry round trip keeps code and metadata", "[cache]") {
   CHECK(e->key == "k123");
   CHECK(e->buildId == "build-1");
   CHECK(e->kernel.spec == k.spec);
-  CHECK(e->kernel.entryName == k.entryName);
+  CHECK(e->kernel.entryName() == k.entryName());
+  CHECK(e->kernel.plan == k.plan);
   CHECK(e->kernel.ptx == k.ptx);
   CHECK(e->kernel.cubin == k.cubin);
-  CHECK(e->kernel.threadsPerBlock == k.threadsPerBlock);
-  CHECK(e->kernel.sharedMemBytes == k.sharedMemBytes);
+  CHECK(e->kernel.threadsPerBlock() == k.threadsPerBlock());
+  CHECK(e->kernel.sharedMemBytes() == k.sharedMemBytes());
   CHECK(e->kernel.abiVersion == k.abiVersion);
   CHECK(e->kernel.compileMs == Approx(k.compileMs));
   CHECK(e->kernel.registers == 168);

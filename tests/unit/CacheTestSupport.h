@@ -45,7 +45,6 @@ inline CompiledKernel fakeKernel(const AttentionSpec &spec, size_t ptxBytes = 64
   k.spec = spec;
   if (!k.spec.config.isComplete())
     k.spec.config = KernelConfig{128, 64, 4, 2};
-  k.entryName = k.spec.kernelName();
   std::string line = "// fake ptx for " + k.spec.canonical() + "\n";
   k.ptx = ".version 8.0\n.target " + spec.arch + "\n";
   while (k.ptx.size() < ptxBytes)
@@ -53,8 +52,8 @@ inline CompiledKernel fakeKernel(const AttentionSpec &spec, size_t ptxBytes = 64
   k.ptx.resize(ptxBytes);
   for (int i = 0; i < 4096; ++i)
     k.cubin.push_back(static_cast<uint8_t>((i * 131 + spec.headDim) & 0xff));
-  k.threadsPerBlock = 128;
-  k.sharedMemBytes = 49152;
+  k.plan = singleTileGridPlan(k.spec.kernelName(), 128, 49152, k.spec.config.blockM,
+                              abiParamKinds(k.spec.variant));
   k.abiVersion = kFlashAbiVersion;
   k.compileMs = 12.5;
   k.registers = 168;

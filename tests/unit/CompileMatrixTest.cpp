@@ -44,6 +44,8 @@ const char *abiPtxType(AbiType t) {
   case AbiType::I32: return "u32";
   case AbiType::I64: return "u64";
   case AbiType::F32: return "f32";
+  // `.param .align 64 .b8 name[128]`: the regex keeps the word after `.param .`.
+  case AbiType::TensorMap: return "align";
   }
   return "?";
 }
@@ -73,14 +75,25 @@ std::vector<CompiledKernel> compileAll(const std::vector<AttentionSpec> &specs,
     REQUIRE(errors[i].empty());
     const CompiledKernel &k = results[i];
     std::printf("  %-58s %7.1f ms  %3d regs  %5d spill bytes  %6d B smem  %s\n",
-                k.entryName.c_str(), k.compileMs, k.registers, k.spillBytes, k.sharedMemBytes,
+                k.entryName().c_str(), k.compileMs, k.registers, k.spillBytes, k.sharedMemBytes(),
                 k.cubin.empty() ? "(no ptxas: PTX only)" : "cubin ok");
     CHECK(k.ptx.find(".target " + specs[i].arch) != std::string::npos);
     CHECK(k.ptx.find("mma.sync.aligned.m16n8k16.row.col.f32") != std::string::npos);
     CHECK(k.ptx.find("ex2.approx") != std::string::npos);
-    CHECK(k.threadsPerBlock > 0);
-    CHECK(k.sharedMemBytes > 0);
-    std::vector<std::string> types = entryParamTypes(k.ptx, k.entryName);
+    CHECK(k.threadsPerBlock() > 0);
+    CHECK(k.sharedMemBytes() > 0);
+    // The plan Compile.cpp fills: one tile-grid kernel over blockM query rows
+    // with the ABI table's signature.
+    REQUIRE(k.plan.validate().empty());
+    REQUIRE(k.plan.kernels.size() == 1);
+    CHECK(k.plan.kernels[0].grid == GridPolicy::TileGrid);
+    CHECK(k.plan.kernels[0].blockRows == k.spec.config.blockM);
+    CHECK(k.plan.kernels[0].cluster.isUnit());
+    REQUIRE(k.plan.kernels[0].params.size() == abi.size());
+    for (size_t p = 0; p < abi.size(); ++p)
+      CHECK(k.plan.kernels[0].params[p] == toParamKind(abi[p].type));
+    CHECK(!k.plan.workspace.needed());
+    std::vector<std::string> types = entryParamTypes(k.ptx, k.entryName());
     REQUIRE(types.size() == abi.size());
     for (size_t p = 0; p < abi.size(); ++p) {
       INFO("parameter " << abi[p].name);
@@ -109,7 +122,7 @@ TEST_CASE("every flash spec compiles to PTX for sm_80 and sm_90a", "[compiler][f
   std::vector<CompiledKernel> kernels =
       compileAll(specs, {std::begin(kFlashParams), std::end(kFlashParams)});
   for (const CompiledKernel &k : kernels) {
-    INFO(k.entryName);
+    INFO(k.entryName());
     CHECK(k.ptx.find("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16") != std::string::npos);
     CHECK(k.ptx.find("cp.async.cg.shared.global") != std::string::npos);
   }

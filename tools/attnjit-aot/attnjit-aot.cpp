@@ -408,7 +408,7 @@ int main(int argc, char **argv) {
       std::lock_guard<std::mutex> lock(printMutex);
       if (errors[i].empty())
         std::printf("[%*zu/%zu] %-44s %8.0f ms  ptx %s%s\n", width, n, specs.size(),
-                    kernels[i].entryName.c_str(), times[i],
+                    kernels[i].entryName().c_str(), times[i],
                     humanSize(kernels[i].ptx.size()).c_str(),
                     kernels[i].cubin.empty()
                         ? ""

@@ -32,8 +32,9 @@ const char *kUsage =
     "usage: attnjit-cache <command> [--json] [--dir DIR]\n"
     "\n"
     "commands:\n"
-    "  list        one line per entry: key, arch, size, age, build id, spec\n"
-    "  show KEY    one entry's metadata (KEY may be a unique prefix); --ptx prints its PTX\n"
+    "  list        per entry: key, arch, size, age, spec, build id, launch plan\n"
+    "  show KEY    one entry's metadata and launch plan (KEY may be a unique prefix);\n"
+    "              --ptx prints its PTX\n"
     "  verify      check every entry's checksum and metadata; exit 1 if any is corrupt\n"
     "  clear       remove every entry and stale temporary file (lock files stay)\n"
     "  stats       totals: entries, bytes, corrupt, by arch and build id\n"
@@ -53,6 +54,28 @@ std::string humanSize(uint64_t bytes) {
   else
     std::snprintf(buf, sizeof(buf), "%.1f MiB", bytes / (1024.0 * 1024.0));
   return buf;
+}
+
+std::vector<std::string> splitLines(const std::string &text) {
+  std::vector<std::string> lines;
+  size_t at = 0;
+  while (at <= text.size() && !text.empty()) {
+    size_t nl = text.find('\n', at);
+    if (nl == std::string::npos)
+      nl = text.size();
+    lines.push_back(text.substr(at, nl - at));
+    at = nl + 1;
+  }
+  return lines;
+}
+
+/// `text` with every line after the first indented by `indent` spaces, so that
+/// a multi-line plan summary lines up under its label.
+std::string indentLines(const std::string &text, int indent) {
+  std::string out;
+  for (const std::string &line : splitLines(text))
+    out += (out.empty() ? "" : "\n" + std::string(indent, ' ')) + line;
+  return out;
 }
 
 std::string humanAge(int64_t s) {
@@ -77,6 +100,7 @@ json entryJson(const CacheEntryInfo &e) {
     j["arch"] = e.arch;
     j["build_id"] = e.buildId;
     j["entry"] = e.entryName;
+    j["plan"] = e.planSummary;
     j["ptx_bytes"] = e.ptxBytes;
     j["cubin_bytes"] = e.cubinBytes;
   } else {
@@ -110,6 +134,8 @@ int cmdList(const std::string &dir, bool asJson) {
     std::printf("%-16.16s  %-7s  %10s  %5s  %-7s  %s\n%42s build: %s\n", e.key.c_str(),
                 e.arch.c_str(), humanSize(e.sizeBytes).c_str(), humanAge(e.ageSeconds).c_str(),
                 e.cubinBytes ? "yes" : "no", e.spec.c_str(), "", e.buildId.c_str());
+    for (const std::string &line : splitLines(e.planSummary))
+      std::printf("%42s plan: %s\n", "", line.c_str());
   }
   std::printf("%zu entries in %s\n", entries.size(), dir.c_str());
   return 0;
@@ -135,9 +161,7 @@ int cmdShow(const std::string &dir, const std::string &key, bool asJson, bool pt
             << "spec:     " << e->kernel.spec.canonical() << "\n"
             << "arch:     " << e->kernel.spec.arch << "\n"
             << "build id: " << e->buildId << "\n"
-            << "entry:    " << e->kernel.entryName << "\n"
-            << "threads:  " << e->kernel.threadsPerBlock << "\n"
-            << "smem:     " << e->kernel.sharedMemBytes << " bytes\n"
+            << "plan:     " << indentLines(e->kernel.plan.summary(), 10) << "\n"
             << "abi:      " << e->kernel.abiVersion << "\n"
             << "compile:  " << e->kernel.compileMs << " ms\n"
             << "ptx:      " << humanSize(e->kernel.ptx.size()) << "\n"
@@ -265,10 +289,13 @@ int cmdBundle(const std::string &path, bool asJson) {
   }
   std::printf("%s: %zu kernels, %s\n", path.c_str(), b->kernels().size(),
               humanSize(b->sizeBytes()).c_str());
-  for (const auto &k : b->kernels())
+  for (const auto &k : b->kernels()) {
     std::printf("  %-7s %10s %10s  %s\n", k->spec.arch.c_str(), humanSize(k->ptx.size()).c_str(),
                 k->cubin.empty() ? "no cubin" : humanSize(k->cubin.size()).c_str(),
                 k->spec.canonical().c_str());
+    for (const std::string &line : splitLines(k->plan.summary()))
+      std::printf("%33s plan: %s\n", "", line.c_str());
+  }
   return 0;
 }
 

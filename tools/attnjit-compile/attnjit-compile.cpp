@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
       CompiledKernel k = compileAttention(spec);
       text = stage == Stage::Cubin ? std::string(k.cubin.begin(), k.cubin.end()) : k.ptx;
       std::fprintf(stderr, "%s: %.1f ms, %d threads, %d bytes shared memory, %d registers, %d spill bytes\n",
-                   k.entryName.c_str(), k.compileMs, k.threadsPerBlock, k.sharedMemBytes,
+                   k.entryName().c_str(), k.compileMs, k.threadsPerBlock(), k.sharedMemBytes(),
                    k.registers, k.spillBytes);
     } else {
       text = compileToStage(spec, stage);

@@ -12,9 +12,9 @@
 //       16     8  index length I
 //       24     8  blob length B
 //       32     8  checksum: XXH64 of bytes [40, end), seeded with XXH64 of bytes [0, 32)
-//       40     I  index JSON: {"format_version": 1, "kernels": [record, ...]}, where a
-//                 record is the kernel's metadata plus ptx_offset/cubin_offset into
-//                 the blob
+//       40     I  index JSON: {"format_version": 2, "kernels": [record, ...]}, where a
+//                 record is the kernel's metadata (its launch plan included) plus
+//                 ptx_offset/cubin_offset into the blob
 //     40+I     B  blob: every kernel's PTX and cubin
 //
 //===----------------------------------------------------------------------===//
@@ -33,8 +33,9 @@
 
 namespace attnjit {
 
-/// Version of the bundle layout above.
-inline constexpr uint32_t kBundleFormatVersion = 1;
+/// Version of the bundle layout above; a bundle of another version is refused
+/// with an Error naming both versions. 2: records hold a launch plan ("plan").
+inline constexpr uint32_t kBundleFormatVersion = 2;
 
 /// The bytes of a bundle holding `kernels`, in order. Throws Error
 /// (InvalidArgument) when two kernels have the same spec (arch included).

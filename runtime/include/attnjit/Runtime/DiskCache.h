@@ -16,7 +16,8 @@
 //       32     8  cubin length C
 //       40     8  checksum: XXH64 of bytes [48, end), seeded with XXH64 of bytes [0, 40)
 //       48     K  key (64 hex characters)
-//     48+K     M  metadata JSON (CompiledKernel::metadataJson() fields, key, build id)
+//     48+K     M  metadata JSON (CompiledKernel::metadataJson() fields, the launch
+//                 plan included, key, build id)
 //   48+K+M     P  PTX
 // 48+K+M+P     C  cubin
 //
@@ -52,8 +53,10 @@
 
 namespace attnjit {
 
-/// Version of the entry layout above; an entry of another version is a miss.
-inline constexpr uint32_t kCacheFormatVersion = 1;
+/// Version of the entry layout above; an entry of another version is a miss
+/// (logged, recompiled and rewritten in this version). 2: the metadata holds a
+/// launch plan ("plan") instead of one kernel's entry/threads/shared memory.
+inline constexpr uint32_t kCacheFormatVersion = 2;
 /// File name suffix of cache entries.
 inline constexpr std::string_view kCacheEntrySuffix = ".attnk";
 
@@ -126,7 +129,8 @@ struct CacheEntryInfo {
   std::string spec;      ///< canonical text; empty when unreadable
   std::string arch;
   std::string buildId;
-  std::string entryName;
+  std::string entryName;   ///< the plan's first kernel
+  std::string planSummary; ///< LaunchPlan::summary(): one line per kernel
   uint64_t sizeBytes = 0;
   uint64_t ptxBytes = 0;
   uint64_t cubinBytes = 0;

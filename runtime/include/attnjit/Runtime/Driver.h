@@ -13,10 +13,12 @@
 #define ATTNJIT_RUNTIME_DRIVER_H
 
 #include "attnjit/Runtime/Error.h"
+#include "attnjit/Runtime/LaunchPlan.h"
 
 #include <cuda.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -40,6 +42,8 @@ namespace attnjit {
 /// export; the unversioned symbol has the same signature).
 /// The legacy (not _ptds/_ptsz) variants are used: attnjit runs on the stream
 /// the caller passes, never on an implicit per-thread default stream.
+/// An OPTIONAL symbol may be null after loading (an older driver); code that
+/// needs one calls CudaDriver::requireSymbol first, which names it in an error.
 #define ATTNJIT_CUDA_DRIVER_SYMBOLS(REQUIRED, OPTIONAL)                                            \
   REQUIRED(cuInit, "cuInit", nullptr)                                                              \
   REQUIRED(cuDriverGetVersion, "cuDriverGetVersion", nullptr)                                      \
@@ -90,7 +94,8 @@ namespace attnjit {
   REQUIRED(cuLinkCreate, "cuLinkCreate_v2", nullptr)                                               \
   REQUIRED(cuLinkAddData, "cuLinkAddData_v2", nullptr)                                             \
   REQUIRED(cuLinkComplete, "cuLinkComplete", nullptr)                                              \
-  REQUIRED(cuLinkDestroy, "cuLinkDestroy", nullptr)
+  REQUIRED(cuLinkDestroy, "cuLinkDestroy", nullptr)                                                \
+  OPTIONAL(cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled", nullptr)
 
 //===----------------------------------------------------------------------===//
 // CudaDriver
@@ -142,6 +147,10 @@ public:
   /// and Driver otherwise.
   [[noreturn]] void fail(CUresult result, std::string_view call,
                          std::string_view context = {}) const;
+  /// Throws NoDevice when the driver is unavailable and Unsupported, naming
+  /// `symbol`, the driver version and `purpose`, when the OPTIONAL entry point
+  /// `fn` was not found in it.
+  void requireSymbol(const void *fn, std::string_view symbol, std::string_view purpose) const;
 
 #define ATTNJIT_CUDA_DECLARE_PFN(name, symbol, fallback) decltype(&::name) name = nullptr;
   ATTNJIT_CUDA_DRIVER_SYMBOLS(ATTNJIT_CUDA_DECLARE_PFN, ATTNJIT_CUDA_DECLARE_PFN)
@@ -174,6 +183,39 @@ std::string deviceArch(CUdevice device);
 std::string deviceName(CUdevice device);
 /// One device attribute, checked.
 int deviceAttribute(CUdevice device, CUdevice_attribute attribute, std::string_view what);
+
+//===----------------------------------------------------------------------===//
+// Tensor maps
+//===----------------------------------------------------------------------===//
+
+static_assert(sizeof(CUtensorMap) == kTensorMapBytes, "LaunchPlan.h's tensor map size");
+static_assert(alignof(CUtensorMap) % kTensorMapAlign == 0, "LaunchPlan.h's tensor map alignment");
+
+/// The arguments of cuTensorMapEncodeTiled, dimension 0 innermost.
+struct TiledTensorMapDesc {
+  CUtensorMapDataType dataType = CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  uint32_t rank = 0;                  ///< 1..5 (3..5 when interleaved)
+  const void *globalAddress = nullptr; ///< 16-byte aligned (32 when interleave is 32B)
+  uint64_t globalDim[5] = {};         ///< elements, 1..2^32 each
+  uint64_t globalStrides[4] = {};     ///< bytes, of dimensions 1..rank-1; multiples of 16, < 2^40
+  uint32_t boxDim[5] = {};            ///< elements per copy, 1..256 each
+  uint32_t elementStrides[5] = {1, 1, 1, 1, 1}; ///< 1..8 each
+  CUtensorMapInterleave interleave = CU_TENSOR_MAP_INTERLEAVE_NONE;
+  CUtensorMapSwizzle swizzle = CU_TENSOR_MAP_SWIZZLE_NONE;
+  CUtensorMapL2promotion l2Promotion = CU_TENSOR_MAP_L2_PROMOTION_NONE;
+  CUtensorMapFloatOOBfill oobFill = CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE;
+};
+
+/// Checks `d` against the requirements cuTensorMapEncodeTiled documents (CUDA
+/// 13 cuda.h), without calling the driver, so that a bad descriptor is an
+/// Error naming the field rather than a bare CUDA_ERROR_INVALID_VALUE. Throws
+/// Error(InvalidArgument) "tensor map '<what>': <field> = <value> <rule>".
+void checkTiledTensorMap(const TiledTensorMapDesc &d, std::string_view what);
+
+/// checkTiledTensorMap, then cuTensorMapEncodeTiled. Throws NoDevice without a
+/// driver, Unsupported when the driver lacks cuTensorMapEncodeTiled (CUDA < 12),
+/// Driver (naming `what`) when the call fails.
+CUtensorMap encodeTiledTensorMap(const TiledTensorMapDesc &d, std::string_view what);
 
 //===----------------------------------------------------------------------===//
 // DeviceBuffer

@@ -2,8 +2,10 @@
 //
 // Part of attnjit. The process-wide runtime: asks the provider chain (bundles,
 // disk cache, JIT) for a kernel, loads it into the caller's CUDA context once,
-// caches the CUfunction per (context, spec) and launches it. Hits take only a
-// shared lock, so launches from many threads do not serialize on the cache.
+// caches its CUfunctions per (context, spec) and launches its plan through
+// cuLaunchKernelEx. Hits take only a shared lock, so launches from many threads
+// do not serialize on the cache. It also owns a grow-only workspace per
+// (context, stream) for plans that need device scratch memory.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNJIT_RUNTIME_KERNELRUNTIME_H
@@ -12,11 +14,15 @@
 #include "attnjit/Runtime/AttentionSpec.h"
 #include "attnjit/Runtime/CompiledKernel.h"
 #include "attnjit/Runtime/FlashKernelABI.h"
+#include "attnjit/Runtime/KernelParams.h"
 #include "attnjit/Runtime/KernelProvider.h"
+#include "attnjit/Runtime/LaunchPlan.h"
 #include "attnjit/Runtime/SdpaKernelABI.h"
 
 #include <cuda.h>
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -31,8 +37,10 @@ namespace attnjit {
 struct LoadedKernel {
   std::shared_ptr<const CompiledKernel> kernel;
   CUmodule module = nullptr;
-  CUfunction function = nullptr;
+  /// One per kernel->plan.kernels entry, same order, all from `module`.
+  std::vector<CUfunction> functions;
   int device = -1;             ///< device ordinal of `context`
+  int smCount = 0;             ///< SMs of `device`, for Persistent grids
   CUcontext context = nullptr; ///< the context `module` was loaded into
   std::string provider;        ///< name of the provider that supplied it
 };
@@ -77,13 +85,61 @@ public:
   /// context made current.
   const LoadedKernel &getKernel(const AttentionSpec &spec) { return getKernel(spec, nullptr, 0); }
 
-  /// Launches a flash kernel with grid (ceil(seqlenQ / blockM), numHeads,
-  /// batch), block (threadsPerBlock), the kernel's dynamic shared memory, on
-  /// `stream`, which must belong to `k.context`. Errors carry the kernel name,
-  /// grid, block and shared memory. Does not synchronize.
+  /// Launches kernel `index` of k's plan on `stream`, which must belong to
+  /// `k.context`: grid from its policy and `dims` (computeGrid), block
+  /// (threadsPerBlock, 1, 1), its dynamic shared memory, and a cluster
+  /// attribute when its cluster is not 1x1x1, through cuLaunchKernelEx.
+  /// `params` holds one pointer per parameter of the kernel's signature, as
+  /// cuLaunchKernelEx wants them; nothing checks their kinds (use the
+  /// KernelParamPack overload for that). Multi-kernel plans (Sage: quantize,
+  /// then attend; split-KV: attend, then merge) launch 0, 1, ... in order on
+  /// one stream, which orders them. Throws InvalidArgument for an index out of
+  /// range or a shape the grid policy rejects; Driver errors carry the kernel,
+  /// entry, device, grid, block, cluster, shared memory and stream. Does not
+  /// synchronize.
+  void launch(const LoadedKernel &k, size_t index, void **params, const LaunchDims &dims,
+              CUstream stream);
+  /// The same with typed arguments: throws InvalidArgument when `params` was
+  /// not made for this kernel's signature or has a parameter never set.
+  void launch(const LoadedKernel &k, size_t index, KernelParamPack &params,
+              const LaunchDims &dims, CUstream stream);
+
+  /// Launches a flash kernel (a one-kernel TileGrid plan): grid
+  /// (ceil(seqlenQ / blockRows), numHeads, batch), through launch().
   void launchFlash(const LoadedKernel &k, FlashLaunchArgs &args, int batch, CUstream stream);
   /// The same for an SDPA kernel (kSdpaParams order).
   void launchSdpa(const LoadedKernel &k, SdpaLaunchArgs &args, int batch, CUstream stream);
+
+  /// Device workspace for a launch of k's plan on `stream`: at least
+  /// k.kernel->plan.workspace.fixedBytes + `perLaunchBytes` bytes (256-byte
+  /// aligned), owned by the runtime, one buffer per (context, stream). Work on
+  /// one stream is ordered, so a stream's launches may all reuse its buffer;
+  /// work on other streams gets other buffers. The buffer only grows, and a
+  /// hit (already big enough) takes a mutex and allocates nothing. Growing
+  /// allocates with cuMemAlloc outside any capture; the buffer it replaces is
+  /// kept (a kernel in flight or a captured graph may still use it) until
+  /// releaseWorkspaces().
+  ///
+  /// CUDA graphs: while `stream` is capturing, the workspace cannot grow
+  /// (cuMemAlloc is not capturable, and a captured pointer must stay valid for
+  /// every replay). Either call reserveWorkspace before the capture with the
+  /// largest size the captured launches need, or pass a workspace of your own
+  /// to the kernels. A capture that needs more throws InvalidArgument saying
+  /// so, before anything is launched.
+  ///
+  /// Throws InvalidArgument when the plan needs no per-launch workspace but
+  /// `perLaunchBytes` > 0 (see WorkspaceRequirement), Driver when cuMemAlloc
+  /// fails. Returns 0 when the plan needs no workspace and perLaunchBytes is 0.
+  CUdeviceptr workspace(const LoadedKernel &k, uint64_t perLaunchBytes, CUstream stream);
+  /// Grows the workspace of `stream` (in its context; the null stream: the
+  /// current context, else device `fallbackDevice`'s primary context) to at
+  /// least `bytes` now, e.g. before capturing a graph. Throws like workspace().
+  void reserveWorkspace(CUstream stream, uint64_t bytes, int fallbackDevice = 0);
+  /// Bytes of the current workspace of `stream` in `context` (0: none).
+  uint64_t workspaceBytes(CUcontext context, CUstream stream) const;
+  /// Frees every workspace buffer, current and replaced. No launch or graph
+  /// that uses one may be in flight or replayed afterwards.
+  void releaseWorkspaces();
 
   /// Unloads every module and forgets every loaded kernel (for tests; no launch
   /// of a cached kernel may be in flight and no LoadedKernel reference may be
@@ -110,9 +166,8 @@ private:
     int priority;
   };
 
-  void launchGrid(const LoadedKernel &k, void **params, int seqlenQ, int numHeads, int batch,
-                  CUstream stream);
   std::unique_ptr<LoadedKernel> load(const AttentionSpec &spec, CUcontext ctx);
+  CUdeviceptr workspaceFor(CUcontext ctx, CUstream stream, uint64_t bytes);
 
   mutable std::shared_mutex cacheMutex_;
   std::unordered_map<Key, std::unique_ptr<LoadedKernel>, KeyHash> cache_;
@@ -123,6 +178,19 @@ private:
 
   mutable std::mutex providersMutex_;
   std::vector<Provider> providers_;
+
+  struct Workspace {
+    CUdeviceptr ptr = 0;
+    uint64_t bytes = 0;
+  };
+  /// Buffers of one context: the current one of each stream, and the ones
+  /// growth replaced (freed by releaseWorkspaces).
+  struct ContextWorkspaces {
+    std::map<CUstream, Workspace> current;
+    std::vector<Workspace> replaced;
+  };
+  mutable std::mutex workspaceMutex_;
+  std::map<CUcontext, ContextWorkspaces> workspaces_;
 };
 
 /// Registers a ProviderInstaller. When the runtime already exists the
