@@ -96,7 +96,9 @@ public:
   /// one stream, which orders them. Throws InvalidArgument for an index out of
   /// range or a shape the grid policy rejects; Driver errors carry the kernel,
   /// entry, device, grid, block, cluster, shared memory and stream. Does not
-  /// synchronize.
+  /// synchronize. A driver older than CUDA 11.8 has no cuLaunchKernelEx: there
+  /// cluster-free kernels go through cuLaunchKernel and a cluster kernel is
+  /// Unsupported, naming the missing entry point.
   void launch(const LoadedKernel &k, size_t index, void **params, const LaunchDims &dims,
               CUstream stream);
   /// The same with typed arguments: throws InvalidArgument when `params` was
