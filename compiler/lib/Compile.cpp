@@ -195,13 +195,13 @@ CompiledKernel compileAttention(const AttentionSpec &spec, const CompileOptions 
   CompiledKernel k;
   k.ptx = c.run(Stage::PTX);
   k.spec = c.spec;
-  // Today's flash and SDPA recipes emit one kernel, named after the spec, that
-  // covers one blockM tile of query rows of one head per CTA, with the
+  // Today's recipes emit one kernel, named after the spec, that covers one
+  // tile of rows (query rows; merge: token rows) of one head per CTA, with the
   // signature of the variant's ABI table.
   k.plan = singleTileGridPlan(c.spec.kernelName(), c.shape.threads, c.shape.sharedMemBytes,
-                              c.spec.config.blockM, abiParamKinds(c.spec.variant));
+                              c.shape.rowsPerCta, abiParamKinds(c.spec.variant));
   k.cubin = std::move(c.cubin);
-  k.abiVersion = kFlashAbiVersion;
+  k.abiVersion = abiVersion(c.spec.variant);
   k.registers = c.ptxas.registers;
   if (c.ptxas.spillStores >= 0)
     k.spillBytes = c.ptxas.spillStores + c.ptxas.spillLoads;

@@ -129,23 +129,6 @@ void checkTensor(const char *name, const TensorView &t, const DimNames &names,
   checkSpan(name, t, shapeStr(t, names));
 }
 
-/// True when no two elements of `t` share memory (sufficient check: sorted by
-/// stride, every stride exceeds the span of the smaller dimensions).
-bool isNonOverlapping(const TensorView &t) {
-  std::vector<std::pair<int64_t, int64_t>> dims; // (stride, size) of dims of size > 1
-  for (int d = 0; d < t.rank(); ++d)
-    if (t.size(d) > 1)
-      dims.emplace_back(t.stride(d), t.size(d));
-  std::sort(dims.begin(), dims.end());
-  int64_t span = 1;
-  for (auto [stride, size] : dims) {
-    if (stride < span)
-      return false;
-    span = stride * size;
-  }
-  return true;
-}
-
 bool sameView(const TensorView &a, const TensorView &b) {
   return a.data() == b.data() && a.shape() == b.shape() && a.strides() == b.strides() &&
          a.dtype() == b.dtype();
@@ -167,6 +150,23 @@ void checkSpan(const char *name, const TensorView &t, const std::string &shapeTe
   if (__builtin_mul_overflow(last + 1, int64_t(t.elementSize()), &bytes) ||
       address(t) + static_cast<uint64_t>(bytes) < address(t))
     invalid(fmt::format("{}: the tensor's byte span overflows the address space", name));
+}
+
+/// True when no two elements of `t` share memory (sufficient check: sorted by
+/// stride, every stride exceeds the span of the smaller dimensions).
+bool isNonOverlapping(const TensorView &t) {
+  std::vector<std::pair<int64_t, int64_t>> dims; // (stride, size) of dims of size > 1
+  for (int d = 0; d < t.rank(); ++d)
+    if (t.size(d) > 1)
+      dims.emplace_back(t.stride(d), t.size(d));
+  std::sort(dims.begin(), dims.end());
+  int64_t span = 1;
+  for (auto [stride, size] : dims) {
+    if (stride < span)
+      return false;
+    span = stride * size;
+  }
+  return true;
 }
 
 void validateQkvo(const TensorView &q, const TensorView &k, const TensorView &v,

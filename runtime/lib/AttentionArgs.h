@@ -70,6 +70,10 @@ bool overlaps(std::pair<uintptr_t, uintptr_t> a, std::pair<uintptr_t, uintptr_t>
 /// the address space. `shapeText` is how messages print its shape.
 void checkSpan(const char *name, const TensorView &t, const std::string &shapeText);
 
+/// True when no two elements of `t` share memory (sufficient check: sorted by
+/// stride, every stride exceeds the span of the smaller dimensions).
+bool isNonOverlapping(const TensorView &t);
+
 /// Everything about q [B, Sq, H, D], k and v [B, Sk, Hkv, D] and out (like q)
 /// that does not depend on the variant: each tensor on its own (pointer,
 /// device, rank, sizes, contiguous head_dim, strides and alignment per

@@ -160,12 +160,14 @@ std::string checkCompiledKernel(const CompiledKernel &ck, const AttentionSpec &w
     return "it has neither PTX nor a cubin";
   if (std::string why = ck.plan.validate(); !why.empty())
     return why;
-  if (ck.spec.variant == Variant::Flash && ck.abiVersion != kFlashAbiVersion)
-    return fmt::format("it was built against flash ABI version {}, this runtime uses {}",
-                       ck.abiVersion, kFlashAbiVersion);
-  if (ck.spec.variant == Variant::Flash || ck.spec.variant == Variant::Sdpa) {
-    // launchFlash/launchSdpa pass exactly the ABI table's arguments to one
-    // tile-grid kernel; any other plan would read garbage parameters.
+  if (ck.spec.variant != Variant::Sage && ck.abiVersion != abiVersion(ck.spec.variant))
+    return fmt::format("it was built against {} ABI version {}, this runtime uses {}",
+                       toString(ck.spec.variant), ck.abiVersion, abiVersion(ck.spec.variant));
+  if (ck.spec.variant == Variant::Flash || ck.spec.variant == Variant::Sdpa ||
+      ck.spec.variant == Variant::Merge) {
+    // launchFlash/launchSdpa/mergeAttentionStates pass exactly the ABI table's
+    // arguments to one tile-grid kernel; any other plan would read garbage
+    // parameters.
     const KernelLaunchInfo &k = ck.plan.kernels.front();
     if (ck.plan.kernels.size() != 1 || k.grid != GridPolicy::TileGrid)
       return fmt::format("a {} kernel must have a one-kernel tile-grid plan, got: {}",

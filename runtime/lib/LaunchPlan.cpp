@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Runtime/LaunchPlan.h"
+#include "attnjit/Runtime/MergeKernelABI.h"
 
 #include "attnjit/Runtime/Error.h"
 #include "attnjit/Runtime/SdpaKernelABI.h"
@@ -41,6 +42,11 @@ std::optional<ParamKind> parseParamKind(std::string_view s) {
 
 std::vector<ParamKind> abiParamKinds(Variant variant) {
   std::vector<ParamKind> kinds;
+  if (variant == Variant::Merge) {
+    for (const AbiParam &p : kMergeParams)
+      kinds.push_back(toParamKind(p.type));
+    return kinds;
+  }
   if (variant != Variant::Flash && variant != Variant::Sdpa)
     return kinds;
   for (const AbiParam &p : kFlashParams)
@@ -49,6 +55,16 @@ std::vector<ParamKind> abiParamKinds(Variant variant) {
     for (const AbiParam &p : kSdpaExtraParams)
       kinds.push_back(toParamKind(p.type));
   return kinds;
+}
+
+int abiVersion(Variant variant) {
+  switch (variant) {
+  case Variant::Flash: return kFlashAbiVersion;
+  case Variant::Sdpa: return kSdpaAbiVersion;
+  case Variant::Merge: return kMergeAbiVersion;
+  case Variant::Sage: return 0;
+  }
+  return 0;
 }
 
 ParamLayout layoutParams(const std::vector<ParamKind> &kinds) {

@@ -74,9 +74,14 @@ std::string_view toString(ParamKind k);
 std::optional<ParamKind> parseParamKind(std::string_view s);
 
 /// Parameter kinds of the generated kernel of `variant` from its ABI table:
-/// kFlashParams for flash, kFlashParams + kSdpaExtraParams for SDPA. Empty for
-/// a variant without a table (Sage, until its recipe lands).
+/// kFlashParams for flash, kFlashParams + kSdpaExtraParams for SDPA,
+/// kMergeParams for merge. Empty for a variant without a table (Sage, until its
+/// recipe lands).
 std::vector<ParamKind> abiParamKinds(Variant variant);
+/// The ABI version of `variant`'s table (kFlashAbiVersion, kSdpaAbiVersion,
+/// kMergeAbiVersion; 0 without a table). A cached kernel of another version is
+/// not launched.
+int abiVersion(Variant variant);
 
 /// Byte offsets of each parameter in the kernel's parameter space (each aligned
 /// to paramAlign), and the total size. The order is the signature's.

@@ -1,0 +1,35 @@
+//===- LayerProbes.h - Compile the instruction-layer probe kernels -*- C++ -*-===//
+//
+// Part of attnjit. The probe kernels of kernels/LayerProbes.h (TMA round trip,
+// wgmma tile products) through the same lowering as every recipe, for the GPU
+// tests that prove an instruction layer before a recipe uses it.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNJIT_COMPILER_LAYERPROBES_H
+#define ATTNJIT_COMPILER_LAYERPROBES_H
+
+#include "attnjit/Runtime/LaunchPlan.h"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace attnjit {
+
+struct ProbeKernel {
+  LaunchPlan plan; ///< one kernel: one CTA (TileGrid over one row), its params
+  std::string ptx;
+  std::vector<uint8_t> cubin; ///< empty when ptxas was not found
+};
+
+/// Names: tma_roundtrip, wgmma_f16, wgmma_bf16, wgmma_s8, wgmma_e4m3.
+std::vector<std::string> layerProbeNames();
+/// Compiles the probe `name` for `arch` (sm_90a for all of today's probes).
+/// Throws Error(InvalidArgument) for an unknown name, Error(Compile) when a
+/// stage fails.
+ProbeKernel compileLayerProbe(std::string_view name, const std::string &arch);
+
+} // namespace attnjit
+
+#endif // ATTNJIT_COMPILER_LAYERPROBES_H

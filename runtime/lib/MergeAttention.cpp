@@ -1,0 +1,174 @@
+//===- MergeAttention.cpp - Merge partial attention outputs by LSE --------===//
+//
+// Part of attnjit.
+//
+//===----------------------------------------------------------------------===//
+#include "attnjit/Runtime/MergeAttention.h"
+
+#include "AttentionArgs.h"
+
+#include "attnjit/Runtime/Error.h"
+#include "attnjit/Runtime/KernelRuntime.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cstdint>
+#include <limits>
+
+namespace attnjit {
+
+using namespace detail;
+
+namespace {
+
+uintptr_t addressOf(const void *p) { return reinterpret_cast<uintptr_t>(p); }
+
+std::string shapeText(const TensorView &t) { return fmt::format("[{}]", fmt::join(t.shape(), ", ")); }
+
+/// One tensor on its own: pointer, CUDA device, rank, sizes (> 0, 32-bit),
+/// non-negative strides, the last dim contiguous when `contiguousLast`, the
+/// element alignment, the span.
+void checkView(const char *name, const TensorView &t, int rank, const char *dims,
+               bool contiguousLast) {
+  if (!t.data())
+    invalid(fmt::format("{}.data: expected a non-null device pointer, got null", name));
+  if (t.deviceKind() != DeviceKind::Cuda)
+    invalid(fmt::format("{}.device: expected a CUDA tensor, got {}:{}", name,
+                        toString(t.deviceKind()), t.device()));
+  if (t.rank() != rank)
+    invalid(fmt::format("{}.rank: expected {} ({}), got {}", name, rank, dims, t.rank()));
+  for (int d = 0; d < rank; ++d) {
+    if (t.size(d) <= 0)
+      invalid(fmt::format("{}.shape[{}]: expected > 0 ({}), got {}", name, d, dims, t.size(d)));
+    if (t.size(d) > std::numeric_limits<int32_t>::max())
+      invalid(fmt::format("{}.shape[{}]: expected at most {} (the kernel takes 32-bit sizes), "
+                          "got {}",
+                          name, d, std::numeric_limits<int32_t>::max(), t.size(d)));
+    if (t.size(d) > 1 && t.stride(d) < 0)
+      invalid(fmt::format("{}.strides[{}]: expected >= 0, got {}", name, d, t.stride(d)));
+  }
+  if (contiguousLast && t.size(rank - 1) > 1 && t.stride(rank - 1) != 1)
+    invalid(fmt::format("{}.strides[{}]: expected 1 (head_dim must be contiguous), got {}", name,
+                        rank - 1, t.stride(rank - 1)));
+  if (addressOf(t.data()) % static_cast<uintptr_t>(t.elementSize()) != 0)
+    invalid(fmt::format("{}.data: expected a {}-byte aligned pointer, got {}", name,
+                        t.elementSize(), t.data()));
+  checkSpan(name, t, shapeText(t));
+}
+
+} // namespace
+
+void validateMergeArgs(const TensorView &parts, const TensorView &partsLse, const TensorView &out,
+                       const MergeOptions &opts) {
+  checkView("parts", parts, 5, "[parts, batch, seqlen, heads, head_dim]", true);
+  checkView("parts_lse", partsLse, 4, "[parts, batch, heads, seqlen]", false);
+  checkView("out", out, 4, "[batch, seqlen, heads, head_dim]", true);
+  if (parts.dtype() != DType::F16 && parts.dtype() != DType::BF16 && parts.dtype() != DType::F32)
+    invalid(fmt::format("parts.dtype: expected f16, bf16 or f32, got {}", toString(parts.dtype())));
+  if (partsLse.dtype() != DType::F32)
+    invalid(fmt::format("parts_lse.dtype: expected f32, got {}", toString(partsLse.dtype())));
+  if (out.dtype() != parts.dtype())
+    invalid(fmt::format("out.dtype: expected parts' dtype {}, got {}", toString(parts.dtype()),
+                        toString(out.dtype())));
+  for (auto [name, t] : {std::pair<const char *, const TensorView *>{"parts_lse", &partsLse},
+                         {"out", &out}})
+    if (t->device() != parts.device())
+      invalid(fmt::format("{}.device: expected cuda:{} (parts'), got cuda:{}", name,
+                          parts.device(), t->device()));
+  // parts [P, B, S, H, D]; parts_lse [P, B, H, S]; out [B, S, H, D].
+  const int64_t P = parts.size(0), B = parts.size(1), S = parts.size(2), H = parts.size(3),
+                D = parts.size(4);
+  if (D > 256)
+    throw Error(ErrorKind::Unsupported,
+                fmt::format("parts.shape[4] (head_dim): merge supports 1..256, got {}", D));
+  const int64_t wantLse[] = {P, B, H, S};
+  for (int d = 0; d < 4; ++d)
+    if (partsLse.size(d) != wantLse[d])
+      invalid(fmt::format("parts_lse.shape: expected {} ([parts, batch, heads, seqlen] of "
+                          "parts {}), got {}",
+                          fmt::format("[{}]", fmt::join(wantLse, ", ")), shapeText(parts),
+                          shapeText(partsLse)));
+  const int64_t wantOut[] = {B, S, H, D};
+  for (int d = 0; d < 4; ++d)
+    if (out.size(d) != wantOut[d])
+      invalid(fmt::format("out.shape: expected {} ([batch, seqlen, heads, head_dim] of parts "
+                          "{}), got {}",
+                          fmt::format("[{}]", fmt::join(wantOut, ", ")), shapeText(parts),
+                          shapeText(out)));
+  if (H > 65535 || B > 65535)
+    invalid(fmt::format("parts.shape: heads and batch must be at most 65535 (grid y and z), "
+                        "got heads {} and batch {}",
+                        H, B));
+  if (!isNonOverlapping(out))
+    invalid(fmt::format("out: its elements overlap each other (shape {}, strides [{}])",
+                        shapeText(out), fmt::join(out.strides(), ", ")));
+  for (auto [name, t] : {std::pair<const char *, const TensorView *>{"parts", &parts},
+                         {"parts_lse", &partsLse}})
+    if (overlaps(out.byteExtent(), t->byteExtent()))
+      invalid(fmt::format("out: overlaps {} in memory (out spans {}, {} spans {})", name,
+                          extentStr(out.byteExtent()), name, extentStr(t->byteExtent())));
+  if (opts.lse) {
+    uintptr_t lse = addressOf(opts.lse);
+    if (lse % alignof(float) != 0)
+      invalid(fmt::format("opts.lse: expected a 4-byte aligned pointer, got {}",
+                          static_cast<void *>(opts.lse)));
+    std::pair<uintptr_t, uintptr_t> extent{lse, lse + uint64_t(B) * H * S * sizeof(float)};
+    for (auto [name, t] : {std::pair<const char *, const TensorView *>{"out", &out},
+                           {"parts", &parts},
+                           {"parts_lse", &partsLse}})
+      if (overlaps(extent, t->byteExtent()))
+        invalid(fmt::format("opts.lse: overlaps {} in memory (lse [batch, heads, seqlen] fp32 "
+                            "spans {}, {} spans {})",
+                            name, extentStr(extent), name, extentStr(t->byteExtent())));
+  }
+  checkScaleAndConfig(std::nullopt, opts.config);
+}
+
+AttentionSpec makeMergeSpec(const TensorView &parts, const MergeOptions &opts) {
+  AttentionSpec spec;
+  spec.variant = Variant::Merge;
+  spec.headDim = static_cast<int>(parts.size(4));
+  spec.dtype = parts.dtype();
+  spec.returnLse = opts.lse != nullptr;
+  spec.config = opts.config;
+  return spec;
+}
+
+MergeLaunchArgs makeMergeLaunchArgs(const TensorView &parts, const TensorView &partsLse,
+                                    const TensorView &out, const MergeOptions &opts) {
+  MergeLaunchArgs a;
+  a.parts = parts.data();
+  a.partsLse = partsLse.data();
+  a.o = out.data();
+  a.lse = opts.lse;
+  a.numParts = static_cast<int32_t>(parts.size(0));
+  a.seqlen = static_cast<int32_t>(parts.size(2));
+  a.numHeads = static_cast<int32_t>(parts.size(3));
+  a.partStride = parts.stride(0);
+  a.partBatchStride = parts.stride(1);
+  a.partRowStride = parts.stride(2);
+  a.partHeadStride = parts.stride(3);
+  a.lsePartStride = partsLse.stride(0);
+  a.lseBatchStride = partsLse.stride(1);
+  a.lseHeadStride = partsLse.stride(2);
+  a.lseRowStride = partsLse.stride(3);
+  a.oBatchStride = out.stride(0);
+  a.oRowStride = out.stride(1);
+  a.oHeadStride = out.stride(2);
+  return a;
+}
+
+void mergeAttentionStates(const TensorView &parts, const TensorView &partsLse,
+                          const TensorView &out, const MergeOptions &opts, CUstream stream) {
+  validateMergeArgs(parts, partsLse, out, opts);
+  const LoadedKernel &lk = loadKernelFor(makeMergeSpec(parts, opts), parts, stream);
+  MergeLaunchArgs args = makeMergeLaunchArgs(parts, partsLse, out, opts);
+  void *params[kNumMergeParams];
+  args.fillParamPointers(params);
+  KernelRuntime::instance().launch(
+      lk, 0, params, LaunchDims{args.seqlen, args.numHeads, static_cast<int>(parts.size(1))},
+      stream);
+}
+
+} // namespace attnjit
