@@ -26,6 +26,13 @@ namespace {
 /// marks dropout as enabled; the kernel takes the probability at run time.
 constexpr float kPlaceholderDropoutP = 0.5f;
 
+// Every spec field is carried by the op built below and read back by
+// specFromOp; tests/unit/SpecFieldListTest.cpp round-trips each field. Adding a
+// field to AttentionSpec::forEachField means adding it here too.
+static_assert(AttentionSpec::kNumFields == 13,
+              "a new AttentionSpec field must be carried by the attn op: update "
+              "buildAttnModule and specFromOp, then this count");
+
 std::optional<DType> dtypeOf(Type type) {
   if (type.isF16())
     return DType::F16;
@@ -33,9 +40,17 @@ std::optional<DType> dtypeOf(Type type) {
     return DType::BF16;
   if (type.isF32())
     return DType::F32;
+  if (type.isInteger(1))
+    return DType::Bool;
+  if (type.isSignlessInteger(8))
+    return DType::I8;
+  if (isa<Float8E4M3FNType>(type))
+    return DType::F8E4M3;
   return std::nullopt;
 }
 
+/// The inverse of dtypeOf. Bool, I8 and F8E4M3 are no q/k/v type of any
+/// current op: the verifiers reject them, with a message naming the operand.
 Type elementTypeOf(MLIRContext &ctx, DType dtype) {
   switch (dtype) {
   case DType::F16:
@@ -44,8 +59,12 @@ Type elementTypeOf(MLIRContext &ctx, DType dtype) {
     return BFloat16Type::get(&ctx);
   case DType::F32:
     return Float32Type::get(&ctx);
-  case DType::Bool: // a mask dtype; the op verifiers reject it for q, k, v
+  case DType::Bool:
     return IntegerType::get(&ctx, 1);
+  case DType::I8:
+    return IntegerType::get(&ctx, 8);
+  case DType::F8E4M3:
+    return Float8E4M3FNType::get(&ctx);
   }
   return {};
 }
@@ -61,7 +80,7 @@ LogicalResult readCommon(OpTy op, AttentionSpec &spec) {
   std::optional<DType> dtype = dtypeOf(q.getElementType());
   if (!dtype)
     return op.emitOpError() << "cannot read a spec: element type of 'q' must be f16, "
-                               "bf16 or f32, got "
+                               "bf16, f32, i1, i8 or f8E4M3FN, got "
                             << q.getElementType();
   spec.headDim = static_cast<int>(q.getDimSize(3));
   spec.dtype = *dtype;
