@@ -22,10 +22,6 @@ namespace attnjit {
 
 namespace {
 
-/// dropout_p written by buildAttnModule when spec.dropout: any value in (0, 1)
-/// marks dropout as enabled; the kernel takes the probability at run time.
-constexpr float kPlaceholderDropoutP = 0.5f;
-
 // Every spec field is carried by the op built below and read back by
 // specFromOp; tests/unit/SpecFieldListTest.cpp round-trips each field. Adding a
 // field to AttentionSpec::forEachField means adding it here too.
@@ -118,7 +114,7 @@ FailureOr<AttentionSpec> specFromOp(Operation *op) {
               int64_t rank = maskType.getRank();
               spec.maskPerKey = rank == 2 || maskType.getDimSize(rank - 2) == 1;
             }
-            spec.dropout = sdpa.getDropoutProbability() > 0.0f;
+            spec.dropout = sdpa.getDropout();
             return success();
           })
           .Case([&](attn::SageOp sage) {
@@ -193,8 +189,9 @@ OwningOpRef<ModuleOp> buildAttnModule(MLIRContext &ctx, const AttentionSpec &spe
   Value out = args[next++];
   Value lse = spec.returnLse ? args[next++] : Value();
 
-  // num_heads = num_kv_heads = 1: head counts are run-time kernel arguments.
-  constexpr uint64_t kHeads = 1;
+  // Head counts are run-time kernel arguments (and so is the GQA ratio): the
+  // ops leave num_heads and num_kv_heads unset, which means dynamic.
+  IntegerAttr dynamicHeads;
   attn::ConfigAttr configAttr;
   if (anyConfig)
     configAttr = attn::ConfigAttr::get(&ctx, config.blockM, config.blockN, config.numWarps,
@@ -203,19 +200,17 @@ OwningOpRef<ModuleOp> buildAttnModule(MLIRContext &ctx, const AttentionSpec &spe
 
   switch (spec.variant) {
   case Variant::Flash:
-    attn::FlashOp::create(builder, loc, q, k, v, out, lse, spec.causal, noScale, kHeads,
-                          kHeads, attn::Layout::bshd, configAttr);
+    attn::FlashOp::create(builder, loc, q, k, v, out, lse, spec.causal, noScale, dynamicHeads,
+                          dynamicHeads, attn::Layout::bshd, configAttr);
     break;
-  case Variant::Sdpa: {
-    FloatAttr dropoutP =
-        spec.dropout ? builder.getF32FloatAttr(kPlaceholderDropoutP) : FloatAttr();
-    attn::SdpaOp::create(builder, loc, q, k, v, mask, out, lse, spec.causal, noScale, kHeads,
-                         kHeads, attn::Layout::bshd, dropoutP, configAttr);
+  case Variant::Sdpa:
+    attn::SdpaOp::create(builder, loc, q, k, v, mask, out, lse, spec.causal, noScale,
+                         dynamicHeads, dynamicHeads, attn::Layout::bshd, spec.dropout,
+                         configAttr);
     break;
-  }
   case Variant::Sage:
-    attn::SageOp::create(builder, loc, q, k, v, out, lse, spec.causal, noScale, kHeads,
-                         kHeads, attn::Layout::bshd, attn::Granularity::per_thread,
+    attn::SageOp::create(builder, loc, q, k, v, out, lse, spec.causal, noScale, dynamicHeads,
+                         dynamicHeads, attn::Layout::bshd, attn::Granularity::per_thread,
                          /*smooth_k=*/true, attn::PVAccum::fp32_fp32, configAttr);
     break;
   }

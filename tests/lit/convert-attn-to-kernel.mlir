@@ -1,9 +1,13 @@
-// RUN: attnjit-opt %s --attnjit-convert-attn-to-kernel --split-input-file | FileCheck %s
+// The splits that lower print their IR (checked by FileCheck); the ones that
+// cannot fail the pass with the errors pinned by -verify-diagnostics.
+// RUN: not attnjit-opt %s --attnjit-convert-attn-to-kernel --split-input-file 2>/dev/null | FileCheck %s
+// RUN: attnjit-opt %s --attnjit-convert-attn-to-kernel --split-input-file --verify-diagnostics >/dev/null
 
 // The flash op becomes a gpu.module holding its kernel; the host function keeps
 // a reference to it.
+// CHECK: module attributes {attn.target = "sm_80", gpu.container_module}
 // CHECK-LABEL: func.func @flash_d64
-// CHECK-SAME: attnjit.kernel = @attnjit_flash_d64_causal_bf16_sm80_gpu::@attnjit_flash_d64_causal_bf16_sm80
+// CHECK-SAME: attnjit.kernels = [@attnjit_flash_d64_causal_bf16_sm80_gpu::@attnjit_flash_d64_causal_bf16_sm80]
 // CHECK-NOT: attn.flash
 // CHECK: gpu.module @attnjit_flash_d64_causal_bf16_sm80_gpu
 // CHECK: llvm.mlir.global external @attnjit_flash_d64_causal_bf16_sm80_smem() {addr_space = 3 : i32
@@ -30,6 +34,7 @@ module attributes {attn.target = "sm_80"} {
 
 // A config attribute is honoured: 8 warps -> 256 threads, and lse is written.
 // CHECK-LABEL: func.func @flash_d128_config
+// CHECK-SAME: attnjit.kernels = [@attnjit_flash_d128_f16_lse_sm90a_gpu::@attnjit_flash_d128_f16_lse_sm90a]
 // CHECK: gpu.func @attnjit_flash_d128_f16_lse_sm90a
 // CHECK-SAME: nvvm.maxntid = array<i32: 256, 1, 1>
 // CHECK: nvvm.mma.sync
@@ -45,4 +50,101 @@ module attributes {attn.target = "sm_90a"} {
                 layout = #attn.layout<bshd>, num_heads = 4 : i64, num_kv_heads = 4 : i64}
     return
   }
+}
+
+// -----
+
+// Ops with equal specs share one kernel module (no "redefinition of symbol"):
+// two functions and two ops in one function all reference it, in op order.
+// CHECK-LABEL: func.func @first
+// CHECK-SAME: attnjit.kernels = [@attnjit_sdpa_d80_f16_maskbool_dropout_sm80_gpu::@attnjit_sdpa_d80_f16_maskbool_dropout_sm80]
+// CHECK-LABEL: func.func @second_twice
+// CHECK-SAME: attnjit.kernels = [@attnjit_sdpa_d80_f16_maskbool_dropout_sm80_gpu::@attnjit_sdpa_d80_f16_maskbool_dropout_sm80, @attnjit_sdpa_d80_f16_maskbool_dropout_sm80_gpu::@attnjit_sdpa_d80_f16_maskbool_dropout_sm80]
+// CHECK-NOT: attn.sdpa
+// CHECK: gpu.module @attnjit_sdpa_d80_f16_maskbool_dropout_sm80_gpu
+// CHECK-NOT: gpu.module
+// CHECK: // -----
+module attributes {attn.target = "sm_80"} {
+  func.func @first(%q: memref<?x?x?x80xf16>, %m: memref<?x?x?x?xi1>) {
+    attn.sdpa ins(%q, %q, %q : memref<?x?x?x80xf16>, memref<?x?x?x80xf16>, memref<?x?x?x80xf16>)
+              mask(%m : memref<?x?x?x?xi1>) outs(%q : memref<?x?x?x80xf16>)
+              {dropout, layout = #attn.layout<bshd>}
+    return
+  }
+  func.func @second_twice(%q: memref<?x?x8x80xf16>, %m: memref<?x?x?x?xi1>) {
+    attn.sdpa ins(%q, %q, %q : memref<?x?x8x80xf16>, memref<?x?x8x80xf16>, memref<?x?x8x80xf16>)
+              mask(%m : memref<?x?x?x?xi1>) outs(%q : memref<?x?x8x80xf16>)
+              {dropout, layout = #attn.layout<bshd>, num_heads = 8 : i64}
+    attn.sdpa ins(%q, %q, %q : memref<?x?x8x80xf16>, memref<?x?x8x80xf16>, memref<?x?x8x80xf16>)
+              mask(%m : memref<?x?x?x?xi1>) outs(%q : memref<?x?x8x80xf16>)
+              {dropout, layout = #attn.layout<bhsd>, softmax_scale = 0.5 : f32}
+    return
+  }
+}
+
+// -----
+
+// Specs that differ only in their tiling have the same kernel name; their
+// modules get distinct symbols.
+// CHECK-LABEL: func.func @two_configs
+// CHECK-SAME: attnjit.kernels = [@attnjit_flash_d64_bf16_sm80_gpu::@attnjit_flash_d64_bf16_sm80, @attnjit_flash_d64_bf16_sm80_gpu_1::@attnjit_flash_d64_bf16_sm80]
+// CHECK: gpu.module @attnjit_flash_d64_bf16_sm80_gpu
+// CHECK-SAME: {
+// CHECK: gpu.func @attnjit_flash_d64_bf16_sm80(
+// CHECK-SAME: nvvm.maxntid = array<i32: 128, 1, 1>
+// CHECK: gpu.module @attnjit_flash_d64_bf16_sm80_gpu_1
+// CHECK: gpu.func @attnjit_flash_d64_bf16_sm80(
+// CHECK-SAME: nvvm.maxntid = array<i32: 256, 1, 1>
+module attributes {attn.target = "sm_80"} {
+  func.func @two_configs(%q: memref<?x?x?x64xbf16>) {
+    attn.flash ins(%q, %q, %q : memref<?x?x?x64xbf16>, memref<?x?x?x64xbf16>, memref<?x?x?x64xbf16>)
+               outs(%q : memref<?x?x?x64xbf16>)
+               {layout = #attn.layout<bshd>, config = #attn.config<block_m = 64, block_n = 64, warps = 4, stages = 2>}
+    attn.flash ins(%q, %q, %q : memref<?x?x?x64xbf16>, memref<?x?x?x64xbf16>, memref<?x?x?x64xbf16>)
+               outs(%q : memref<?x?x?x64xbf16>)
+               {layout = #attn.layout<bshd>, config = #attn.config<block_m = 128, block_n = 64, warps = 8, stages = 2>}
+    return
+  }
+}
+
+// -----
+
+// Any function-like parent carries the reference, a gpu.func too.
+// CHECK-LABEL: gpu.func @in_gpu_func
+// CHECK-SAME: attnjit.kernels = [@attnjit_flash_d32_f16_sm90a_gpu::@attnjit_flash_d32_f16_sm90a]
+// CHECK-NOT: attn.flash
+// CHECK: gpu.module @attnjit_flash_d32_f16_sm90a_gpu
+module attributes {gpu.container_module} {
+  gpu.module @device {
+    gpu.func @in_gpu_func(%q: memref<?x?x?x32xf16>) {
+      attn.flash ins(%q, %q, %q : memref<?x?x?x32xf16>, memref<?x?x?x32xf16>, memref<?x?x?x32xf16>)
+                 outs(%q : memref<?x?x?x32xf16>) {layout = #attn.layout<bshd>}
+      gpu.return
+    }
+  }
+}
+
+// -----
+
+// Without a function there is nothing to carry the reference: an error, and
+// the pass fails (no crash).
+module {
+  %m = memref.alloc() : memref<1x16x2x64xf16>
+  // expected-error @+1 {{'attn.flash' op cannot be lowered to a kernel: it is not inside a function (an op with FunctionOpInterface) to carry the reference to its kernel}}
+  attn.flash ins(%m, %m, %m : memref<1x16x2x64xf16>, memref<1x16x2x64xf16>, memref<1x16x2x64xf16>)
+             outs(%m : memref<1x16x2x64xf16>) {layout = #attn.layout<bshd>}
+}
+
+// -----
+
+// A spec no recipe builds: every such op gets its reason, not just the first.
+func.func @no_recipe(%q: memref<?x?x?x64xf16>) {
+  // expected-error @+1 {{'attn.sage' op cannot be lowered to a kernel: variant: sage kernels are not implemented yet}}
+  attn.sage ins(%q, %q, %q : memref<?x?x?x64xf16>, memref<?x?x?x64xf16>, memref<?x?x?x64xf16>)
+            outs(%q : memref<?x?x?x64xf16>) {layout = #attn.layout<bshd>}
+  // expected-error @+1 {{'attn.flash' op cannot be lowered to a kernel: config: block_m (128) must be a multiple of 16 * warps (48)}}
+  attn.flash ins(%q, %q, %q : memref<?x?x?x64xf16>, memref<?x?x?x64xf16>, memref<?x?x?x64xf16>)
+             outs(%q : memref<?x?x?x64xf16>)
+             {layout = #attn.layout<bshd>, config = #attn.config<block_m = 128, block_n = 64, warps = 3, stages = 2>}
+  return
 }
