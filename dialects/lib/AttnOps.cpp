@@ -434,3 +434,79 @@ void SageOp::getEffects(
     SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>> &effects) {
   addEffects(getOperation(), writtenOperands(*this), effects);
 }
+
+//===----------------------------------------------------------------------===//
+// LseMergeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LseMergeOp::verify() {
+  MemRefType partialOut = getPartialOut().getType(), partialLse = getPartialLse().getType();
+  MemRefType out = getOut().getType();
+  MemRefType lse = getLse() ? getLse().getType() : MemRefType();
+  Layout layout = getLayout();
+  if (layout == Layout::strided)
+    return emitOpError() << "layout must be #attn.layout<bshd> or #attn.layout<bhsd>, got "
+                            "#attn.layout<strided>";
+  if (out.getRank() != 4)
+    return emitOpError() << "'out' must be a rank-4 memref ([B, S, H, D] or [B, H, S, D]), got "
+                         << out;
+  if (partialOut.getRank() != 5)
+    return emitOpError() << "'partial_out' must be a rank-5 memref ([N, B, S, H, D] or "
+                            "[N, B, H, S, D]), got "
+                         << partialOut;
+  if (partialLse.getRank() != 4 || !partialLse.getElementType().isF32())
+    return emitOpError() << "'partial_lse' must be a rank-4 memref of f32 ([N, B, H, S]), got "
+                         << partialLse;
+  if (lse && (lse.getRank() != 3 || !lse.getElementType().isF32()))
+    return emitOpError() << "'lse' must be a rank-3 memref of f32 ([B, H, Sq]), got " << lse;
+
+  Type elt = out.getElementType();
+  if (!elt.isF16() && !elt.isBF16() && !elt.isF32())
+    return emitOpError() << "element type of 'out' must be f16, bf16 or f32, got "
+                         << typeToString(elt);
+  Type partialElt = partialOut.getElementType();
+  if (!partialElt.isF32() && partialElt != elt)
+    return emitOpError() << "element type of 'partial_out' must be f32 or the element type of "
+                            "'out' ("
+                         << typeToString(elt) << "), got " << typeToString(partialElt);
+
+  std::pair<StringRef, MemRefType> all[] = {
+      {"partial_out", partialOut}, {"partial_lse", partialLse}, {"out", out}, {"lse", lse}};
+  for (auto [name, type] : all)
+    if (type && !type.getLayout().isIdentity())
+      return emitOpError() << "'" << name << "' must have an identity (contiguous) layout, got "
+                           << layoutToString(type);
+  if (out.isDynamicDim(3))
+    return emitOpError() << "head_dim (last dim) of 'out' must be static, got ?";
+
+  // Dim i of `type` must equal dim j of `ref` where both are static.
+  auto sameDim = [&](StringRef name, MemRefType type, int64_t i, StringRef refName,
+                     MemRefType ref, int64_t j, StringRef what) -> LogicalResult {
+    if (isStaticMismatch(type.getDimSize(i), ref.getDimSize(j)))
+      return emitOpError() << "dim " << i << " (" << what << ") of '" << name << "' ("
+                           << dimToString(type.getDimSize(i)) << ") must equal dim " << j
+                           << " of '" << refName << "' (" << dimToString(ref.getDimSize(j))
+                           << ")";
+    return success();
+  };
+  int64_t h = headsDim(layout), s = seqDim(layout);
+  StringRef dimNames[4] = {"B", layout == Layout::bhsd ? "H" : "S",
+                           layout == Layout::bhsd ? "S" : "H", "D"};
+  for (int64_t i = 0; i < 4; ++i)
+    if (failed(sameDim("partial_out", partialOut, i + 1, "out", out, i, dimNames[i])))
+      return failure();
+  if (failed(sameDim("partial_lse", partialLse, 0, "partial_out", partialOut, 0, "N")) ||
+      failed(sameDim("partial_lse", partialLse, 1, "out", out, 0, "B")) ||
+      failed(sameDim("partial_lse", partialLse, 2, "out", out, h, "H")) ||
+      failed(sameDim("partial_lse", partialLse, 3, "out", out, s, "S")))
+    return failure();
+  if (lse && (failed(sameDim("lse", lse, 0, "out", out, 0, "B")) ||
+              failed(sameDim("lse", lse, 1, "out", out, h, "H")) ||
+              failed(sameDim("lse", lse, 2, "out", out, s, "S"))))
+    return failure();
+  return success();
+}
+void LseMergeOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>> &effects) {
+  addEffects(getOperation(), writtenOperands(*this), effects);
+}

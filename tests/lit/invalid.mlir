@@ -461,6 +461,119 @@ func.func @tensor_operand(%q: tensor<?x?x?x128xbf16>, %o: memref<?x?x?x128xbf16>
 
 // -----
 
+// attn.lse_merge: every verifier message.
+func.func @lse_merge_strided(%po: memref<?x?x?x?x64xf32>, %plse: memref<?x?x?x?xf32>, %o: memref<?x?x?x64xf16>) {
+  // expected-error @+1 {{'attn.lse_merge' op layout must be #attn.layout<bshd> or #attn.layout<bhsd>, got #attn.layout<strided>}}
+  attn.lse_merge ins(%po, %plse : memref<?x?x?x?x64xf32>, memref<?x?x?x?xf32>) outs(%o : memref<?x?x?x64xf16>) {layout = #attn.layout<strided>}
+  return
+}
+
+// -----
+
+func.func @lse_merge_out_rank(%po: memref<?x?x?x?x64xf32>, %plse: memref<?x?x?x?xf32>, %o: memref<?x?x64xf16>) {
+  // expected-error @+1 {{'attn.lse_merge' op 'out' must be a rank-4 memref ([B, S, H, D] or [B, H, S, D]), got 'memref<?x?x64xf16>'}}
+  attn.lse_merge ins(%po, %plse : memref<?x?x?x?x64xf32>, memref<?x?x?x?xf32>) outs(%o : memref<?x?x64xf16>) {layout = #attn.layout<bshd>}
+  return
+}
+
+// -----
+
+func.func @lse_merge_partial_out_rank(%po: memref<?x?x?x64xf32>, %plse: memref<?x?x?x?xf32>, %o: memref<?x?x?x64xf16>) {
+  // expected-error @+1 {{'attn.lse_merge' op 'partial_out' must be a rank-5 memref ([N, B, S, H, D] or [N, B, H, S, D]), got 'memref<?x?x?x64xf32>'}}
+  attn.lse_merge ins(%po, %plse : memref<?x?x?x64xf32>, memref<?x?x?x?xf32>) outs(%o : memref<?x?x?x64xf16>) {layout = #attn.layout<bshd>}
+  return
+}
+
+// -----
+
+func.func @lse_merge_partial_lse_type(%po: memref<?x?x?x?x64xf32>, %plse: memref<?x?x?x?xf16>, %o: memref<?x?x?x64xf16>) {
+  // expected-error @+1 {{'attn.lse_merge' op 'partial_lse' must be a rank-4 memref of f32 ([N, B, H, S]), got 'memref<?x?x?x?xf16>'}}
+  attn.lse_merge ins(%po, %plse : memref<?x?x?x?x64xf32>, memref<?x?x?x?xf16>) outs(%o : memref<?x?x?x64xf16>) {layout = #attn.layout<bshd>}
+  return
+}
+
+// -----
+
+func.func @lse_merge_lse_rank(%po: memref<?x?x?x?x64xf32>, %plse: memref<?x?x?x?xf32>, %o: memref<?x?x?x64xf16>, %lse: memref<?x?xf32>) {
+  // expected-error @+1 {{'attn.lse_merge' op 'lse' must be a rank-3 memref of f32 ([B, H, Sq]), got 'memref<?x?xf32>'}}
+  attn.lse_merge ins(%po, %plse : memref<?x?x?x?x64xf32>, memref<?x?x?x?xf32>) outs(%o : memref<?x?x?x64xf16>) lse(%lse : memref<?x?xf32>) {layout = #attn.layout<bshd>}
+  return
+}
+
+// -----
+
+func.func @lse_merge_out_type(%po: memref<?x?x?x?x64xf32>, %plse: memref<?x?x?x?xf32>, %o: memref<?x?x?x64xi8>) {
+  // expected-error @+1 {{'attn.lse_merge' op element type of 'out' must be f16, bf16 or f32, got i8}}
+  attn.lse_merge ins(%po, %plse : memref<?x?x?x?x64xf32>, memref<?x?x?x?xf32>) outs(%o : memref<?x?x?x64xi8>) {layout = #attn.layout<bshd>}
+  return
+}
+
+// -----
+
+func.func @lse_merge_partial_type(%po: memref<?x?x?x?x64xbf16>, %plse: memref<?x?x?x?xf32>, %o: memref<?x?x?x64xf16>) {
+  // expected-error @+1 {{'attn.lse_merge' op element type of 'partial_out' must be f32 or the element type of 'out' (f16), got bf16}}
+  attn.lse_merge ins(%po, %plse : memref<?x?x?x?x64xbf16>, memref<?x?x?x?xf32>) outs(%o : memref<?x?x?x64xf16>) {layout = #attn.layout<bshd>}
+  return
+}
+
+// -----
+
+func.func @lse_merge_layout(%po: memref<?x?x?x?x64xf32>, %plse: memref<?x?x?x?xf32, strided<[?, ?, ?, 1]>>, %o: memref<?x?x?x64xf16>) {
+  // expected-error @+1 {{'attn.lse_merge' op 'partial_lse' must have an identity (contiguous) layout, got strided<[?, ?, ?, 1]>}}
+  attn.lse_merge ins(%po, %plse : memref<?x?x?x?x64xf32>, memref<?x?x?x?xf32, strided<[?, ?, ?, 1]>>) outs(%o : memref<?x?x?x64xf16>) {layout = #attn.layout<bshd>}
+  return
+}
+
+// -----
+
+func.func @lse_merge_dynamic_head_dim(%po: memref<?x?x?x?x?xf32>, %plse: memref<?x?x?x?xf32>, %o: memref<?x?x?x?xf16>) {
+  // expected-error @+1 {{'attn.lse_merge' op head_dim (last dim) of 'out' must be static, got ?}}
+  attn.lse_merge ins(%po, %plse : memref<?x?x?x?x?xf32>, memref<?x?x?x?xf32>) outs(%o : memref<?x?x?x?xf16>) {layout = #attn.layout<bshd>}
+  return
+}
+
+// -----
+
+func.func @lse_merge_head_dim(%po: memref<?x?x?x?x128xf32>, %plse: memref<?x?x?x?xf32>, %o: memref<?x?x?x64xf16>) {
+  // expected-error @+1 {{'attn.lse_merge' op dim 4 (D) of 'partial_out' (128) must equal dim 3 of 'out' (64)}}
+  attn.lse_merge ins(%po, %plse : memref<?x?x?x?x128xf32>, memref<?x?x?x?xf32>) outs(%o : memref<?x?x?x64xf16>) {layout = #attn.layout<bshd>}
+  return
+}
+
+// -----
+
+func.func @lse_merge_bhsd_heads(%po: memref<?x?x4x?x64xf32>, %plse: memref<?x?x?x?xf32>, %o: memref<?x8x?x64xf16>) {
+  // expected-error @+1 {{'attn.lse_merge' op dim 2 (H) of 'partial_out' (4) must equal dim 1 of 'out' (8)}}
+  attn.lse_merge ins(%po, %plse : memref<?x?x4x?x64xf32>, memref<?x?x?x?xf32>) outs(%o : memref<?x8x?x64xf16>) {layout = #attn.layout<bhsd>}
+  return
+}
+
+// -----
+
+func.func @lse_merge_partials_count(%po: memref<2x?x?x?x64xf32>, %plse: memref<3x?x?x?xf32>, %o: memref<?x?x?x64xf16>) {
+  // expected-error @+1 {{'attn.lse_merge' op dim 0 (N) of 'partial_lse' (3) must equal dim 0 of 'partial_out' (2)}}
+  attn.lse_merge ins(%po, %plse : memref<2x?x?x?x64xf32>, memref<3x?x?x?xf32>) outs(%o : memref<?x?x?x64xf16>) {layout = #attn.layout<bshd>}
+  return
+}
+
+// -----
+
+func.func @lse_merge_partial_lse_seq(%po: memref<?x?x?x?x64xf32>, %plse: memref<?x?x?x5xf32>, %o: memref<?x6x?x64xf16>) {
+  // expected-error @+1 {{'attn.lse_merge' op dim 3 (S) of 'partial_lse' (5) must equal dim 1 of 'out' (6)}}
+  attn.lse_merge ins(%po, %plse : memref<?x?x?x?x64xf32>, memref<?x?x?x5xf32>) outs(%o : memref<?x6x?x64xf16>) {layout = #attn.layout<bshd>}
+  return
+}
+
+// -----
+
+func.func @lse_merge_lse_heads(%po: memref<?x?x?x?x64xf32>, %plse: memref<?x?x?x?xf32>, %o: memref<?x?x8x64xf16>, %lse: memref<?x4x?xf32>) {
+  // expected-error @+1 {{'attn.lse_merge' op dim 1 (H) of 'lse' (4) must equal dim 2 of 'out' (8)}}
+  attn.lse_merge ins(%po, %plse : memref<?x?x?x?x64xf32>, memref<?x?x?x?xf32>) outs(%o : memref<?x?x8x64xf16>) lse(%lse : memref<?x4x?xf32>) {layout = #attn.layout<bshd>}
+  return
+}
+
+// -----
+
 // attn.target: the module attribute naming the arch.
 
 // expected-error @+1 {{'attn.target': attnjit kernels need sm_80 or newer, got 'sm_75'}}

@@ -39,3 +39,17 @@ func.func @writes_local_alloc(%q: memref<2x?x4x64xf16>, %n: index) {
              {causal, layout = #attn.layout<bshd>, num_heads = 4 : i64, num_kv_heads = 4 : i64}
   return
 }
+
+// -----
+
+// attn.lse_merge writes `out` too: kept, and two are not merged.
+// CHECK-LABEL: func.func @lse_merge_kept
+// CHECK-COUNT-2: attn.lse_merge
+func.func @lse_merge_kept(%po: memref<?x?x?x?x64xf32>, %plse: memref<?x?x?x?xf32>,
+                          %o: memref<?x?x?x64xf16>) {
+  attn.lse_merge ins(%po, %plse : memref<?x?x?x?x64xf32>, memref<?x?x?x?xf32>)
+                 outs(%o : memref<?x?x?x64xf16>) {layout = #attn.layout<bshd>}
+  attn.lse_merge ins(%po, %plse : memref<?x?x?x?x64xf32>, memref<?x?x?x?xf32>)
+                 outs(%o : memref<?x?x?x64xf16>) {layout = #attn.layout<bshd>}
+  return
+}

@@ -191,3 +191,28 @@ module attributes {attn.target = "sm_100a"} {
     return
   }
 }
+
+// -----
+
+// attn.lse_merge: partial outputs merged by their log-sum-exps.
+// CHECK-LABEL: func.func @lse_merge_bshd_lse
+// CHECK: attn.lse_merge ins(%{{.*}}, %{{.*}} : memref<?x?x?x?x128xf32>, memref<?x?x?x?xf32>) outs(%{{.*}} : memref<?x?x?x128xbf16>) lse(%{{.*}} : memref<?x?x?xf32>) {layout = #attn.layout<bshd>}
+func.func @lse_merge_bshd_lse(%po: memref<?x?x?x?x128xf32>, %plse: memref<?x?x?x?xf32>,
+                              %o: memref<?x?x?x128xbf16>, %lse: memref<?x?x?xf32>) {
+  attn.lse_merge ins(%po, %plse : memref<?x?x?x?x128xf32>, memref<?x?x?x?xf32>)
+                 outs(%o : memref<?x?x?x128xbf16>) lse(%lse : memref<?x?x?xf32>)
+                 {layout = #attn.layout<bshd>}
+  return
+}
+
+// -----
+
+// Partials in the output's element type, static dims that agree (bhsd).
+// CHECK-LABEL: func.func @lse_merge_bhsd_static
+// CHECK: attn.lse_merge ins(%{{.*}}, %{{.*}} : memref<4x2x8x?x64xf16>, memref<4x2x8x?xf32>) outs(%{{.*}} : memref<2x8x?x64xf16>) {layout = #attn.layout<bhsd>}
+func.func @lse_merge_bhsd_static(%po: memref<4x2x8x?x64xf16>, %plse: memref<4x2x8x?xf32>,
+                                 %o: memref<2x8x?x64xf16>) {
+  attn.lse_merge ins(%po, %plse : memref<4x2x8x?x64xf16>, memref<4x2x8x?xf32>)
+                 outs(%o : memref<2x8x?x64xf16>) {layout = #attn.layout<bhsd>}
+  return
+}

@@ -1,8 +1,10 @@
-//===- AttnOps.td - attn.flash, attn.sdpa, attn.sage -------*- tablegen -*-===//
+//===- AttnOps.td - attn ops -------------------------------*- tablegen -*-===//
 //
-// Part of attnjit. One op per attention variant. The operand types are checked
-// by the C++ verifiers (AttnOps.cpp) so that every message names the operand,
-// the expected and the found value.
+// Part of attnjit. One op per attention variant (attn.flash, attn.sdpa,
+// attn.sage), and tile-level ops that make a kernel stage visible and testable
+// (attn.lse_merge). The operand types are checked by the C++ verifiers
+// (AttnOps.cpp) so that every message names the operand, the expected and the
+// found value.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNJIT_DIALECT_ATTN_ATTNOPS_TD
@@ -176,6 +178,49 @@ def Attn_SageOp : Attn_AttentionOp<"sage"> {
     (`lse` `(` $lse^ `:` type($lse) `)`)?
     attr-dict
   }];
+}
+
+//===----------------------------------------------------------------------===//
+// attn.lse_merge (tile level)
+//===----------------------------------------------------------------------===//
+
+// partial_out: [N, B, S, H, D] or [N, B, H, S, D]; partial_lse: fp32 [N, B, H, S].
+def Attn_PartialMemRef : Type<IsMemRefTypePred, "memref (partial results)",
+                              "::mlir::MemRefType">;
+
+def Attn_LseMergeOp : Attn_Op<"lse_merge",
+    [DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
+  let summary = "Merges partial attention outputs by their log-sum-exps";
+  let description = [{
+    Combines N partial attention results computed over disjoint key ranges
+    (split-KV decoding, ring attention) into one: with
+    `lse = log(sum_i exp(partial_lse[i]))`,
+    `out = sum_i exp(partial_lse[i] - lse) * partial_out[i]`, and the optional
+    `lse` output receives `lse`. A partial whose lse is -inf (no key attended)
+    contributes nothing; when every partial is -inf the row is 0 (not NaN).
+
+    `partial_out` is [N, B, S, H, D] (`layout` bshd) or [N, B, H, S, D] (bhsd),
+    f32 or the element type of `out`; `partial_lse` is f32 [N, B, H, S]; `out`
+    is [B, S, H, D] or [B, H, S, D] (f16, bf16 or f32) and `lse` f32 [B, H, S].
+    head_dim (the last dim, stride 1) is static; N, batch, lengths and head
+    counts may be dynamic. All are contiguous (identity layouts).
+
+    ```mlir
+    attn.lse_merge ins(%po, %plse : memref<?x?x?x?x128xf32>, memref<?x?x?x?xf32>)
+                   outs(%o : memref<?x?x?x128xbf16>) lse(%lse : memref<?x?x?xf32>)
+                   {layout = #attn.layout<bshd>}
+    ```
+  }];
+  let arguments = (ins Attn_PartialMemRef:$partial_out, Attn_PartialMemRef:$partial_lse,
+                       Attn_QKVMemRef:$out, Optional<Attn_LseMemRef>:$lse,
+                       Attn_LayoutAttr:$layout);
+  let assemblyFormat = [{
+    `ins` `(` $partial_out `,` $partial_lse `:` type($partial_out) `,` type($partial_lse) `)`
+    `outs` `(` $out `:` type($out) `)`
+    (`lse` `(` $lse^ `:` type($lse) `)`)?
+    attr-dict
+  }];
+  let hasVerifier = 1;
 }
 
 #endif // ATTNJIT_DIALECT_ATTN_ATTNOPS_TD
