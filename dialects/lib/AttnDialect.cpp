@@ -6,12 +6,12 @@
 //===----------------------------------------------------------------------===//
 #include "attnjit/Dialect/Attn/AttnDialect.h"
 #include "attnjit/Dialect/Attn/AttnOps.h"
+#include "attnjit/Runtime/AttentionSpec.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/STLExtras.h"
-#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -46,19 +46,6 @@ StringRef AttnDialect::getTargetArch(Operation *op) {
   return getDefaultTarget();
 }
 
-/// Compute capability of "sm_<NN>[a|f]" (e.g. 90 for sm_90a), -1 when the
-/// string is not of that form.
-static int computeCapability(StringRef arch) {
-  if (!arch.consume_front("sm_"))
-    return -1;
-  if (arch.ends_with("a") || arch.ends_with("f"))
-    arch = arch.drop_back();
-  unsigned cc;
-  if (arch.size() < 2 || !llvm::all_of(arch, llvm::isDigit) || arch.getAsInteger(10, cc))
-    return -1;
-  return static_cast<int>(cc);
-}
-
 /// The only discardable attn attribute is the module's `attn.target`; an arch
 /// the kernels cannot target is rejected here rather than deep in the pipeline.
 LogicalResult AttnDialect::verifyOperationAttribute(Operation *op,
@@ -75,10 +62,10 @@ LogicalResult AttnDialect::verifyOperationAttribute(Operation *op,
   if (!arch)
     return op->emitError() << "'attn.target' must be a string such as \"sm_90a\", got "
                            << attr.getValue();
-  if (computeCapability(arch.getValue()) < 80)
-    return op->emitError() << "'attn.target' must be an arch sm_<NN>[a] with NN >= 80 "
-                              "(e.g. \"sm_80\", \"sm_90a\"), got \""
-                           << arch.getValue() << "\"";
+  // The spec's own check (AttentionSpec::validate), so that a target the
+  // verifier accepts is one the lowering accepts.
+  if (std::string why = attnjit::checkArch(arch.getValue()); !why.empty())
+    return op->emitError() << "'attn.target': " << why;
   return success();
 }
 

@@ -34,7 +34,8 @@ struct AttentionOperands {
   MemRefType q, k, v, out;
   MemRefType lse;  // null when absent
   MemRefType mask; // null when absent (always for flash and sage)
-  int64_t numHeads, numKvHeads;
+  /// num_heads / num_kv_heads when set; absent means dynamic.
+  std::optional<int64_t> numHeads, numKvHeads;
   Layout layout;
   std::optional<APFloat> softmaxScale;
   ConfigAttr config;
@@ -154,15 +155,42 @@ LogicalResult verifyLayouts(Operation *op, const AttentionOperands &ops) {
   return success();
 }
 
+/// A head count and how messages name it: the attribute when it is set, else
+/// the heads dim of the operand that defines it (dynamic when that dim is).
+struct HeadCount {
+  int64_t value;
+  std::string name;
+};
+
+std::string headsDimName(const AttentionOperands &ops, StringRef operand) {
+  return "dim " + std::to_string(headsDim(ops.layout)) + " (heads) of '" + operand.str() + "'";
+}
+HeadCount queryHeads(const AttentionOperands &ops) {
+  if (ops.numHeads)
+    return {*ops.numHeads, "num_heads"};
+  return {ops.q.getDimSize(headsDim(ops.layout)), headsDimName(ops, "q")};
+}
+HeadCount kvHeads(const AttentionOperands &ops) {
+  if (ops.numKvHeads)
+    return {*ops.numKvHeads, "num_kv_heads"};
+  return {ops.k.getDimSize(headsDim(ops.layout)), headsDimName(ops, "k")};
+}
+
 LogicalResult verifyHeadCounts(Operation *op, const AttentionOperands &ops) {
-  if (ops.numHeads <= 0)
-    return op->emitOpError() << "num_heads must be > 0, got " << ops.numHeads;
-  if (ops.numKvHeads <= 0)
-    return op->emitOpError() << "num_kv_heads must be > 0, got " << ops.numKvHeads;
-  if (ops.numHeads % ops.numKvHeads != 0)
-    return op->emitOpError() << "num_heads (" << ops.numHeads
-                             << ") must be a multiple of num_kv_heads (" << ops.numKvHeads
-                             << ")";
+  if (ops.numHeads && *ops.numHeads <= 0)
+    return op->emitOpError() << "num_heads must be > 0, got " << *ops.numHeads;
+  if (ops.numKvHeads && *ops.numKvHeads <= 0)
+    return op->emitOpError() << "num_kv_heads must be > 0, got " << *ops.numKvHeads;
+  // Checked wherever both counts are known, from the attributes or static dims.
+  HeadCount qHeads = queryHeads(ops), kHeads = kvHeads(ops);
+  for (const HeadCount &count : {qHeads, kHeads})
+    if (count.value == 0) // a static heads dim of size 0 (attributes: above)
+      return op->emitOpError() << count.name << " must be > 0, got 0";
+  if (!ShapedType::isDynamic(qHeads.value) && !ShapedType::isDynamic(kHeads.value) &&
+      qHeads.value % kHeads.value != 0)
+    return op->emitOpError() << qHeads.name << " (" << qHeads.value
+                             << ") must be a multiple of " << kHeads.name << " ("
+                             << kHeads.value << ")";
   return success();
 }
 
@@ -170,20 +198,26 @@ LogicalResult verifyHeadCounts(Operation *op, const AttentionOperands &ops) {
 /// dims are run-time values and checked by the launcher.
 LogicalResult verifyStaticShapes(Operation *op, const AttentionOperands &ops) {
   int64_t h = headsDim(ops.layout), s = seqDim(ops.layout);
+  HeadCount qHeads = queryHeads(ops), kHeads = kvHeads(ops);
   struct HeadsRule {
     StringRef name;
     MemRefType type;
-    StringRef attrName;
-    int64_t expected;
-  } headsRules[] = {{"q", ops.q, "num_heads", ops.numHeads},
-                    {"k", ops.k, "num_kv_heads", ops.numKvHeads},
-                    {"v", ops.v, "num_kv_heads", ops.numKvHeads},
-                    {"out", ops.out, "num_heads", ops.numHeads}};
+    HeadCount expected;
+  };
+  // Without the attribute, q's and k's heads dims define the counts and are
+  // not compared with themselves.
+  SmallVector<HeadsRule> headsRules;
+  if (ops.numHeads)
+    headsRules.push_back({"q", ops.q, qHeads});
+  if (ops.numKvHeads)
+    headsRules.push_back({"k", ops.k, kHeads});
+  headsRules.push_back({"v", ops.v, kHeads});
+  headsRules.push_back({"out", ops.out, qHeads});
   for (const HeadsRule &rule : headsRules)
-    if (isStaticMismatch(rule.type.getDimSize(h), rule.expected))
+    if (isStaticMismatch(rule.type.getDimSize(h), rule.expected.value))
       return op->emitOpError() << "dim " << h << " (heads) of '" << rule.name << "' ("
                                << rule.type.getDimSize(h) << ") must equal "
-                               << rule.attrName << " (" << rule.expected << ")";
+                               << rule.expected.name << " (" << rule.expected.value << ")";
   auto sameDim = [&](StringRef name, MemRefType type, StringRef refName, MemRefType ref,
                      int64_t dim, StringRef what) -> LogicalResult {
     if (isStaticMismatch(type.getDimSize(dim), ref.getDimSize(dim)))
@@ -216,9 +250,10 @@ LogicalResult verifyLse(Operation *op, const AttentionOperands &ops) {
   if (isStaticMismatch(lse.getDimSize(0), qBatch))
     return op->emitOpError() << "dim 0 (B) of 'lse' (" << lse.getDimSize(0)
                              << ") must equal the batch of 'q' (" << qBatch << ")";
-  if (isStaticMismatch(lse.getDimSize(1), ops.numHeads))
-    return op->emitOpError() << "dim 1 (H) of 'lse' (" << lse.getDimSize(1)
-                             << ") must equal num_heads (" << ops.numHeads << ")";
+  HeadCount heads = queryHeads(ops);
+  if (isStaticMismatch(lse.getDimSize(1), heads.value))
+    return op->emitOpError() << "dim 1 (H) of 'lse' (" << lse.getDimSize(1) << ") must equal "
+                             << heads.name << " (" << heads.value << ")";
   if (isStaticMismatch(lse.getDimSize(2), qSeq))
     return op->emitOpError() << "dim 2 (Sq) of 'lse' (" << lse.getDimSize(2)
                              << ") must equal the sequence length of 'q' (" << qSeq << ")";
@@ -252,7 +287,8 @@ LogicalResult verifyMask(Operation *op, const AttentionOperands &ops) {
   };
   int64_t s = seqDim(ops.layout);
   Ref batch{"B", ops.q.getDimSize(0), "the batch of 'q'"};
-  Ref heads{"H", ops.numHeads, "num_heads"};
+  HeadCount qHeads = queryHeads(ops);
+  Ref heads{"H", qHeads.value, qHeads.name};
   Ref seqQ{"Sq", ops.q.getDimSize(s), "the sequence length of 'q'"};
   Ref seqK{"Sk", ops.k.getDimSize(s), "the sequence length of 'k'"};
   SmallVector<Ref> refs;
@@ -309,8 +345,10 @@ AttentionOperands readCommon(OpTy op, Variant variant) {
   ops.lse = op.getLse() ? op.getLse().getType() : MemRefType();
   ops.mask = MemRefType();
   // Signed: the unwrapped getters are unsigned and would hide negative counts.
-  ops.numHeads = op.getNumHeadsAttr().getInt();
-  ops.numKvHeads = op.getNumKvHeadsAttr().getInt();
+  if (IntegerAttr heads = op.getNumHeadsAttr())
+    ops.numHeads = heads.getInt();
+  if (IntegerAttr heads = op.getNumKvHeadsAttr())
+    ops.numKvHeads = heads.getInt();
   ops.layout = op.getLayout();
   ops.softmaxScale = op.getSoftmaxScale();
   ops.config = op.getConfigAttr();
@@ -368,20 +406,16 @@ void FlashOp::getEffects(
 LogicalResult SdpaOp::verify() {
   AttentionOperands ops = readCommon(*this, Variant::Sdpa);
   ops.mask = getMask() ? getMask().getType() : MemRefType();
-  if (failed(verifyAttentionOp(getOperation(), ops)))
-    return failure();
-  float p = getDropoutProbability();
-  if (!(p >= 0.0f && p < 1.0f))
-    return emitOpError() << "dropout_p must be in [0, 1), got " << p;
-  return success();
+  // The attribute of earlier versions: a probability on the op claimed a
+  // compile-time value the kernel does not have (it takes one at run time).
+  if (Attribute p = (*this)->getAttr("dropout_p"))
+    return emitOpError() << "'dropout_p' is not an attribute of attn.sdpa, got " << p
+                         << ": the drop probability is a run-time argument of the kernel; "
+                            "mark dropout with the unit attribute 'dropout'";
+  return verifyAttentionOp(getOperation(), ops);
 }
 float SdpaOp::getEffectiveScale() { return effectiveScale(*this); }
 int64_t SdpaOp::getHeadDim() { return getQ().getType().getShape().back(); }
-float SdpaOp::getDropoutProbability() {
-  if (std::optional<APFloat> p = getDropoutP())
-    return p->convertToFloat();
-  return 0.0f;
-}
 void SdpaOp::getEffects(
     SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>> &effects) {
   addEffects(getOperation(), writtenOperands(*this), effects);
@@ -397,6 +431,82 @@ LogicalResult SageOp::verify() {
 float SageOp::getEffectiveScale() { return effectiveScale(*this); }
 int64_t SageOp::getHeadDim() { return getQ().getType().getShape().back(); }
 void SageOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>> &effects) {
+  addEffects(getOperation(), writtenOperands(*this), effects);
+}
+
+//===----------------------------------------------------------------------===//
+// LseMergeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LseMergeOp::verify() {
+  MemRefType partialOut = getPartialOut().getType(), partialLse = getPartialLse().getType();
+  MemRefType out = getOut().getType();
+  MemRefType lse = getLse() ? getLse().getType() : MemRefType();
+  Layout layout = getLayout();
+  if (layout == Layout::strided)
+    return emitOpError() << "layout must be #attn.layout<bshd> or #attn.layout<bhsd>, got "
+                            "#attn.layout<strided>";
+  if (out.getRank() != 4)
+    return emitOpError() << "'out' must be a rank-4 memref ([B, S, H, D] or [B, H, S, D]), got "
+                         << out;
+  if (partialOut.getRank() != 5)
+    return emitOpError() << "'partial_out' must be a rank-5 memref ([N, B, S, H, D] or "
+                            "[N, B, H, S, D]), got "
+                         << partialOut;
+  if (partialLse.getRank() != 4 || !partialLse.getElementType().isF32())
+    return emitOpError() << "'partial_lse' must be a rank-4 memref of f32 ([N, B, H, S]), got "
+                         << partialLse;
+  if (lse && (lse.getRank() != 3 || !lse.getElementType().isF32()))
+    return emitOpError() << "'lse' must be a rank-3 memref of f32 ([B, H, Sq]), got " << lse;
+
+  Type elt = out.getElementType();
+  if (!elt.isF16() && !elt.isBF16() && !elt.isF32())
+    return emitOpError() << "element type of 'out' must be f16, bf16 or f32, got "
+                         << typeToString(elt);
+  Type partialElt = partialOut.getElementType();
+  if (!partialElt.isF32() && partialElt != elt)
+    return emitOpError() << "element type of 'partial_out' must be f32 or the element type of "
+                            "'out' ("
+                         << typeToString(elt) << "), got " << typeToString(partialElt);
+
+  std::pair<StringRef, MemRefType> all[] = {
+      {"partial_out", partialOut}, {"partial_lse", partialLse}, {"out", out}, {"lse", lse}};
+  for (auto [name, type] : all)
+    if (type && !type.getLayout().isIdentity())
+      return emitOpError() << "'" << name << "' must have an identity (contiguous) layout, got "
+                           << layoutToString(type);
+  if (out.isDynamicDim(3))
+    return emitOpError() << "head_dim (last dim) of 'out' must be static, got ?";
+
+  // Dim i of `type` must equal dim j of `ref` where both are static.
+  auto sameDim = [&](StringRef name, MemRefType type, int64_t i, StringRef refName,
+                     MemRefType ref, int64_t j, StringRef what) -> LogicalResult {
+    if (isStaticMismatch(type.getDimSize(i), ref.getDimSize(j)))
+      return emitOpError() << "dim " << i << " (" << what << ") of '" << name << "' ("
+                           << dimToString(type.getDimSize(i)) << ") must equal dim " << j
+                           << " of '" << refName << "' (" << dimToString(ref.getDimSize(j))
+                           << ")";
+    return success();
+  };
+  int64_t h = headsDim(layout), s = seqDim(layout);
+  StringRef dimNames[4] = {"B", layout == Layout::bhsd ? "H" : "S",
+                           layout == Layout::bhsd ? "S" : "H", "D"};
+  for (int64_t i = 0; i < 4; ++i)
+    if (failed(sameDim("partial_out", partialOut, i + 1, "out", out, i, dimNames[i])))
+      return failure();
+  if (failed(sameDim("partial_lse", partialLse, 0, "partial_out", partialOut, 0, "N")) ||
+      failed(sameDim("partial_lse", partialLse, 1, "out", out, 0, "B")) ||
+      failed(sameDim("partial_lse", partialLse, 2, "out", out, h, "H")) ||
+      failed(sameDim("partial_lse", partialLse, 3, "out", out, s, "S")))
+    return failure();
+  if (lse && (failed(sameDim("lse", lse, 0, "out", out, 0, "B")) ||
+              failed(sameDim("lse", lse, 1, "out", out, h, "H")) ||
+              failed(sameDim("lse", lse, 2, "out", out, s, "S"))))
+    return failure();
+  return success();
+}
+void LseMergeOp::getEffects(
     SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>> &effects) {
   addEffects(getOperation(), writtenOperands(*this), effects);
 }

@@ -22,9 +22,12 @@ namespace attnjit {
 
 namespace {
 
-/// dropout_p written by buildAttnModule when spec.dropout: any value in (0, 1)
-/// marks dropout as enabled; the kernel takes the probability at run time.
-constexpr float kPlaceholderDropoutP = 0.5f;
+// Every spec field is carried by the op built below and read back by
+// specFromOp; tests/unit/SpecFieldListTest.cpp round-trips each field. Adding a
+// field to AttentionSpec::forEachField means adding it here too.
+static_assert(AttentionSpec::kNumFields == 13,
+              "a new AttentionSpec field must be carried by the attn op: update "
+              "buildAttnModule and specFromOp, then this count");
 
 std::optional<DType> dtypeOf(Type type) {
   if (type.isF16())
@@ -33,9 +36,17 @@ std::optional<DType> dtypeOf(Type type) {
     return DType::BF16;
   if (type.isF32())
     return DType::F32;
+  if (type.isInteger(1))
+    return DType::Bool;
+  if (type.isSignlessInteger(8))
+    return DType::I8;
+  if (isa<Float8E4M3FNType>(type))
+    return DType::F8E4M3;
   return std::nullopt;
 }
 
+/// The inverse of dtypeOf. Bool, I8 and F8E4M3 are no q/k/v type of any
+/// current op: the verifiers reject them, with a message naming the operand.
 Type elementTypeOf(MLIRContext &ctx, DType dtype) {
   switch (dtype) {
   case DType::F16:
@@ -44,8 +55,12 @@ Type elementTypeOf(MLIRContext &ctx, DType dtype) {
     return BFloat16Type::get(&ctx);
   case DType::F32:
     return Float32Type::get(&ctx);
-  case DType::Bool: // a mask dtype; the op verifiers reject it for q, k, v
+  case DType::Bool:
     return IntegerType::get(&ctx, 1);
+  case DType::I8:
+    return IntegerType::get(&ctx, 8);
+  case DType::F8E4M3:
+    return Float8E4M3FNType::get(&ctx);
   }
   return {};
 }
@@ -61,11 +76,42 @@ LogicalResult readCommon(OpTy op, AttentionSpec &spec) {
   std::optional<DType> dtype = dtypeOf(q.getElementType());
   if (!dtype)
     return op.emitOpError() << "cannot read a spec: element type of 'q' must be f16, "
-                               "bf16 or f32, got "
+                               "bf16, f32, i1, i8 or f8E4M3FN, got "
                             << q.getElementType();
   spec.headDim = static_cast<int>(q.getDimSize(3));
   spec.dtype = *dtype;
   spec.causal = op.getCausal();
+  spec.returnLse = static_cast<bool>(op.getLse());
+  spec.arch = attn::AttnDialect::getTargetArch(op).str();
+  if (attn::ConfigAttr config = op.getConfigAttr()) {
+    spec.config.blockM = static_cast<int>(config.getBlockM());
+    spec.config.blockN = static_cast<int>(config.getBlockN());
+    spec.config.numWarps = static_cast<int>(config.getWarps());
+    spec.config.stages = static_cast<int>(config.getStages());
+  }
+  return success();
+}
+
+/// attn.lse_merge: head_dim and dtype from `out`, lse from the lse operand.
+LogicalResult readMerge(attn::LseMergeOp op, AttentionSpec &spec) {
+  spec.variant = Variant::Merge;
+  MemRefType out = op.getOut().getType();
+  auto parts = cast<MemRefType>(op.getPartialOut().getType());
+  if (out.getRank() != 4 || out.isDynamicDim(3))
+    return op.emitOpError() << "cannot read a spec: 'out' must be a rank-4 memref with a "
+                               "static head_dim, got "
+                            << out;
+  std::optional<DType> dtype = dtypeOf(out.getElementType());
+  if (!dtype)
+    return op.emitOpError() << "cannot read a spec: element type of 'out' must be f16, bf16 "
+                               "or f32, got "
+                            << out.getElementType();
+  if (parts.getElementType() != out.getElementType())
+    return op.emitOpError() << "cannot read a spec: the merge recipe reads 'partial_out' in "
+                               "the element type of 'out' ("
+                            << out.getElementType() << "), got " << parts.getElementType();
+  spec.headDim = static_cast<int>(out.getDimSize(3));
+  spec.dtype = *dtype;
   spec.returnLse = static_cast<bool>(op.getLse());
   spec.arch = attn::AttnDialect::getTargetArch(op).str();
   if (attn::ConfigAttr config = op.getConfigAttr()) {
@@ -99,21 +145,54 @@ FailureOr<AttentionSpec> specFromOp(Operation *op) {
               int64_t rank = maskType.getRank();
               spec.maskPerKey = rank == 2 || maskType.getDimSize(rank - 2) == 1;
             }
-            spec.dropout = sdpa.getDropoutProbability() > 0.0f;
+            spec.dropout = sdpa.getDropout();
             return success();
           })
           .Case([&](attn::SageOp sage) {
             spec.variant = Variant::Sage;
             return readCommon(sage, spec);
           })
+          .Case([&](attn::LseMergeOp merge) { return readMerge(merge, spec); })
           .Default([](Operation *other) {
             return other->emitError()
-                   << "expected attn.flash, attn.sdpa or attn.sage, got '"
+                   << "expected attn.flash, attn.sdpa, attn.sage or attn.lse_merge, got '"
                    << other->getName() << "'";
           });
   if (failed(result))
     return failure();
   return spec;
+}
+
+/// The module of a merge spec: func.func @<name>(%parts, %parts_lse, %out[,
+/// %lse]) { attn.lse_merge ... }, parts [P, B, S, H, D] in the dtype,
+/// parts_lse f32 [P, B, H, S], out [B, S, H, D].
+static OwningOpRef<ModuleOp> buildMergeModule(MLIRContext &ctx, const AttentionSpec &spec,
+                                              OwningOpRef<ModuleOp> module, Location loc,
+                                              Type elt, MemRefType lseType, bool anyConfig) {
+  OpBuilder builder(&ctx);
+  int64_t dyn = ShapedType::kDynamic;
+  auto partsType = MemRefType::get({dyn, dyn, dyn, dyn, spec.headDim}, elt);
+  auto partsLseType = MemRefType::get({dyn, dyn, dyn, dyn}, builder.getF32Type());
+  auto outType = MemRefType::get({dyn, dyn, dyn, spec.headDim}, elt);
+  SmallVector<Type> argTypes = {partsType, partsLseType, outType};
+  if (spec.returnLse)
+    argTypes.push_back(lseType);
+  builder.setInsertionPointToEnd(module->getBody());
+  auto func = func::FuncOp::create(builder, loc, spec.kernelName(),
+                                   builder.getFunctionType(argTypes, {}));
+  Block *body = func.addEntryBlock();
+  builder.setInsertionPointToStart(body);
+  ValueRange args = body->getArguments();
+  attn::ConfigAttr configAttr;
+  if (anyConfig)
+    configAttr = attn::ConfigAttr::get(&ctx, spec.config.blockM, spec.config.blockN,
+                                       spec.config.numWarps, spec.config.stages);
+  attn::LseMergeOp::create(builder, loc, args[0], args[1], args[2],
+                           spec.returnLse ? args[3] : Value(), attn::Layout::bshd, configAttr);
+  func::ReturnOp::create(builder, loc);
+  if (failed(verify(*module)))
+    return nullptr;
+  return module;
 }
 
 OwningOpRef<ModuleOp> buildAttnModule(MLIRContext &ctx, const AttentionSpec &spec) {
@@ -155,6 +234,9 @@ OwningOpRef<ModuleOp> buildAttnModule(MLIRContext &ctx, const AttentionSpec &spe
     maskType = MemRefType::get({dyn, dyn, spec.maskPerKey ? 1 : dyn, dyn},
                                spec.maskKind == MaskKind::Bool ? builder.getI1Type() : elt);
 
+  if (spec.variant == Variant::Merge)
+    return buildMergeModule(ctx, spec, std::move(module), loc, elt, lseType, anyConfig);
+
   SmallVector<Type> argTypes = {qkvType, qkvType, qkvType};
   if (maskType)
     argTypes.push_back(maskType);
@@ -174,8 +256,9 @@ OwningOpRef<ModuleOp> buildAttnModule(MLIRContext &ctx, const AttentionSpec &spe
   Value out = args[next++];
   Value lse = spec.returnLse ? args[next++] : Value();
 
-  // num_heads = num_kv_heads = 1: head counts are run-time kernel arguments.
-  constexpr uint64_t kHeads = 1;
+  // Head counts are run-time kernel arguments (and so is the GQA ratio): the
+  // ops leave num_heads and num_kv_heads unset, which means dynamic.
+  IntegerAttr dynamicHeads;
   attn::ConfigAttr configAttr;
   if (anyConfig)
     configAttr = attn::ConfigAttr::get(&ctx, config.blockM, config.blockN, config.numWarps,
@@ -184,21 +267,21 @@ OwningOpRef<ModuleOp> buildAttnModule(MLIRContext &ctx, const AttentionSpec &spe
 
   switch (spec.variant) {
   case Variant::Flash:
-    attn::FlashOp::create(builder, loc, q, k, v, out, lse, spec.causal, noScale, kHeads,
-                          kHeads, attn::Layout::bshd, configAttr);
+    attn::FlashOp::create(builder, loc, q, k, v, out, lse, spec.causal, noScale, dynamicHeads,
+                          dynamicHeads, attn::Layout::bshd, configAttr);
     break;
-  case Variant::Sdpa: {
-    FloatAttr dropoutP =
-        spec.dropout ? builder.getF32FloatAttr(kPlaceholderDropoutP) : FloatAttr();
-    attn::SdpaOp::create(builder, loc, q, k, v, mask, out, lse, spec.causal, noScale, kHeads,
-                         kHeads, attn::Layout::bshd, dropoutP, configAttr);
+  case Variant::Sdpa:
+    attn::SdpaOp::create(builder, loc, q, k, v, mask, out, lse, spec.causal, noScale,
+                         dynamicHeads, dynamicHeads, attn::Layout::bshd, spec.dropout,
+                         configAttr);
     break;
-  }
   case Variant::Sage:
-    attn::SageOp::create(builder, loc, q, k, v, out, lse, spec.causal, noScale, kHeads,
-                         kHeads, attn::Layout::bshd, attn::Granularity::per_thread,
+    attn::SageOp::create(builder, loc, q, k, v, out, lse, spec.causal, noScale, dynamicHeads,
+                         dynamicHeads, attn::Layout::bshd, attn::Granularity::per_thread,
                          /*smooth_k=*/true, attn::PVAccum::fp32_fp32, configAttr);
     break;
+  case Variant::Merge:
+    break; // built by buildMergeModule above
   }
   func::ReturnOp::create(builder, loc);
 

@@ -10,8 +10,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <map>
-#include <vector>
 
 namespace attnjit {
 
@@ -30,6 +28,8 @@ std::string_view toString(DType t) {
   case DType::BF16: return "bf16";
   case DType::F32: return "f32";
   case DType::Bool: return "bool";
+  case DType::I8: return "i8";
+  case DType::F8E4M3: return "f8e4m3";
   }
   return "?";
 }
@@ -53,6 +53,8 @@ std::optional<DType> parseDType(std::string_view s) {
   if (s == "bf16" || s == "bfloat16") return DType::BF16;
   if (s == "f32" || s == "fp32" || s == "float32") return DType::F32;
   if (s == "bool") return DType::Bool;
+  if (s == "i8" || s == "int8") return DType::I8;
+  if (s == "f8e4m3" || s == "float8_e4m3fn") return DType::F8E4M3;
   return std::nullopt;
 }
 std::optional<MaskKind> parseMaskKind(std::string_view s) {
@@ -62,11 +64,16 @@ std::optional<MaskKind> parseMaskKind(std::string_view s) {
   return std::nullopt;
 }
 int dtypeSize(DType t) {
+  // No default: a new dtype must say its size here (-Wswitch).
   switch (t) {
+  case DType::F16:
+  case DType::BF16: return 2;
   case DType::F32: return 4;
-  case DType::Bool: return 1;
-  default: return 2;
+  case DType::Bool:
+  case DType::I8:
+  case DType::F8E4M3: return 1;
   }
+  return 0;
 }
 
 std::string KernelConfig::str() const {
@@ -94,14 +101,26 @@ int archComputeCapability(std::string_view arch) {
   return std::atoi(digits.c_str());
 }
 
-std::string AttentionSpec::validate() const {
+std::string checkArch(std::string_view arch) {
   int cc = archComputeCapability(arch);
   if (cc < 0)
-    return fmt::format("arch: expected sm_<NN>[a] (e.g. sm_80, sm_90a), got '{}'", arch);
+    return fmt::format("expected sm_<NN>[a] (e.g. sm_80, sm_90a), got '{}'", arch);
   if (cc < 80)
-    return fmt::format("arch: attnjit kernels need sm_80 or newer, got '{}'", arch);
+    return fmt::format("attnjit kernels need sm_80 or newer, got '{}'", arch);
+  return {};
+}
+
+std::string AttentionSpec::validate() const {
+  if (std::string err = checkArch(arch); !err.empty())
+    return "arch: " + err;
   if (dtype == DType::Bool)
     return "dtype: bool is a mask dtype; q, k and v must be f16, bf16 or f32";
+  if (dtype == DType::I8 || dtype == DType::F8E4M3)
+    return fmt::format("dtype: {} is a quantized dtype of the Sage kernels, not an input "
+                       "type; q, k and v of {} must be {}",
+                       toString(dtype), toString(variant),
+                       variant == Variant::Sdpa || variant == Variant::Merge ? "f16, bf16 or f32"
+                                                                       : "f16 or bf16");
   if (maskPerKey && (variant != Variant::Sdpa || maskKind == MaskKind::None))
     return "mask_per_key: only for an sdpa spec with a mask";
   switch (variant) {
@@ -125,6 +144,10 @@ std::string AttentionSpec::validate() const {
       return fmt::format("head_dim: sage supports 64 and 128, got {}", headDim);
     if (dtype == DType::F32)
       return "dtype: sage supports f16 and bf16 inputs, got f32";
+    if (maskKind != MaskKind::None)
+      return "mask: sage takes no mask (use sdpa)";
+    if (dropout)
+      return "dropout: sage has no dropout (use sdpa)";
     break;
   case Variant::Merge:
     if (headDim < 1 || headDim > 256)
@@ -140,28 +163,21 @@ std::string AttentionSpec::validate() const {
   return {};
 }
 
-std::string AttentionSpec::canonical() const {
-  return fmt::format("variant={};head_dim={};causal={};dtype={};lse={};mask={};mask_per_key={};"
-                     "dropout={};arch={};block_m={};block_n={};warps={};stages={}",
-                     toString(variant), headDim, causal ? 1 : 0, toString(dtype),
-                     returnLse ? 1 : 0, toString(maskKind), maskPerKey ? 1 : 0,
-                     dropout ? 1 : 0, arch,
-                     config.blockM, config.blockN, config.numWarps, config.stages);
-}
+//===----------------------------------------------------------------------===//
+// Field values as text and integers: one overload per field type, so the
+// visitors over the field list below need no per-field code.
+//===----------------------------------------------------------------------===//
 
-std::string AttentionSpec::kernelName() const {
-  std::string a = arch;
-  a.erase(std::remove(a.begin(), a.end(), '_'), a.end());
-  std::string name = fmt::format("attnjit_{}_d{}{}_{}{}", toString(variant), headDim,
-                                 causal ? "_causal" : "", toString(dtype), returnLse ? "_lse" : "");
-  if (maskKind != MaskKind::None)
-    name += fmt::format("_mask{}{}", toString(maskKind), maskPerKey ? "_perkey" : "");
-  if (dropout)
-    name += "_dropout";
-  return name + "_" + a;
-}
+namespace {
 
-static bool parseInt(std::string_view s, int &out) {
+void appendValue(std::string &out, Variant v) { out += toString(v); }
+void appendValue(std::string &out, DType v) { out += toString(v); }
+void appendValue(std::string &out, MaskKind v) { out += toString(v); }
+void appendValue(std::string &out, bool v) { out += v ? '1' : '0'; }
+void appendValue(std::string &out, int v) { out += std::to_string(v); }
+void appendValue(std::string &out, const std::string &v) { out += v; }
+
+bool parseInt(std::string_view s, int &out) {
   if (s.empty())
     return false;
   int sign = 1;
@@ -184,6 +200,68 @@ static bool parseInt(std::string_view s, int &out) {
   return true;
 }
 
+template <class T> bool assignParsed(std::optional<T> parsed, T &dst) {
+  if (parsed)
+    dst = *parsed;
+  return parsed.has_value();
+}
+bool parseValue(std::string_view s, Variant &dst) { return assignParsed(parseVariant(s), dst); }
+bool parseValue(std::string_view s, DType &dst) { return assignParsed(parseDType(s), dst); }
+bool parseValue(std::string_view s, MaskKind &dst) { return assignParsed(parseMaskKind(s), dst); }
+bool parseValue(std::string_view s, int &dst) { return parseInt(s, dst); }
+bool parseValue(std::string_view s, bool &dst) {
+  if (s == "1" || s == "true") { dst = true; return true; }
+  if (s == "0" || s == "false") { dst = false; return true; }
+  return false;
+}
+bool parseValue(std::string_view s, std::string &dst) {
+  dst = std::string(s);
+  return true;
+}
+
+template <class T> int64_t keyValue(T v) { return static_cast<int64_t>(v); }
+int64_t keyValue(const std::string &) { return 0; } // the arch: see memoryKeyFields
+
+} // namespace
+
+std::string AttentionSpec::canonical() const {
+  std::string out;
+  out.reserve(160);
+  forEachField([&](std::string_view key, const auto &value) {
+    if (!out.empty())
+      out += ';';
+    out += key;
+    out += '=';
+    appendValue(out, value);
+  });
+  return out;
+}
+
+SpecKeyFields memoryKeyFields(const AttentionSpec &spec) {
+  SpecKeyFields fields{};
+  size_t i = 0;
+  // The bound only guards memory should kNumFields lag behind the list; the
+  // field-list unit test pins the count.
+  spec.forEachField([&](std::string_view, const auto &value) {
+    if (i < fields.size())
+      fields[i] = keyValue(value);
+    ++i;
+  });
+  return fields;
+}
+
+std::string AttentionSpec::kernelName() const {
+  std::string a = arch;
+  a.erase(std::remove(a.begin(), a.end(), '_'), a.end());
+  std::string name = fmt::format("attnjit_{}_d{}{}_{}{}", toString(variant), headDim,
+                                 causal ? "_causal" : "", toString(dtype), returnLse ? "_lse" : "");
+  if (maskKind != MaskKind::None)
+    name += fmt::format("_mask{}{}", toString(maskKind), maskPerKey ? "_perkey" : "");
+  if (dropout)
+    name += "_dropout";
+  return name + "_" + a;
+}
+
 std::optional<AttentionSpec> AttentionSpec::parse(std::string_view text, std::string *error) {
   auto fail = [&](std::string msg) -> std::optional<AttentionSpec> {
     if (error)
@@ -204,36 +282,14 @@ std::optional<AttentionSpec> AttentionSpec::parse(std::string_view text, std::st
     if (eq == std::string_view::npos)
       return fail(fmt::format("spec: expected key=value, got '{}'", item));
     std::string_view key = item.substr(0, eq), val = item.substr(eq + 1);
-    auto needInt = [&](int &dst) -> bool { return parseInt(val, dst); };
-    auto needBool = [&](bool &dst) -> bool {
-      if (val == "1" || val == "true") { dst = true; return true; }
-      if (val == "0" || val == "false") { dst = false; return true; }
-      return false;
-    };
-    bool ok = true;
-    if (key == "variant") {
-      auto v = parseVariant(val);
-      ok = v.has_value();
-      if (ok) spec.variant = *v;
-    } else if (key == "head_dim") ok = needInt(spec.headDim);
-    else if (key == "causal") ok = needBool(spec.causal);
-    else if (key == "dtype") {
-      auto d = parseDType(val);
-      ok = d.has_value();
-      if (ok) spec.dtype = *d;
-    } else if (key == "lse") ok = needBool(spec.returnLse);
-    else if (key == "mask") {
-      auto m = parseMaskKind(val);
-      ok = m.has_value();
-      if (ok) spec.maskKind = *m;
-    } else if (key == "mask_per_key") ok = needBool(spec.maskPerKey);
-    else if (key == "dropout") ok = needBool(spec.dropout);
-    else if (key == "arch") spec.arch = std::string(val);
-    else if (key == "block_m") ok = needInt(spec.config.blockM);
-    else if (key == "block_n") ok = needInt(spec.config.blockN);
-    else if (key == "warps") ok = needInt(spec.config.numWarps);
-    else if (key == "stages") ok = needInt(spec.config.stages);
-    else
+    bool known = false, ok = false;
+    spec.forEachField([&](std::string_view fieldKey, auto &member) {
+      if (fieldKey == key) {
+        known = true;
+        ok = parseValue(val, member);
+      }
+    });
+    if (!known)
       return fail(fmt::format("spec: unknown key '{}'", key));
     if (!ok)
       return fail(fmt::format("spec: bad value '{}' for key '{}'", val, key));

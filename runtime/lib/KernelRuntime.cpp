@@ -19,7 +19,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <cstring>
 #include <functional>
 #include <vector>
 
@@ -374,20 +373,11 @@ namespace {
 /// every thread drops its table before trusting it again.
 struct FastKey {
   CUcontext ctx = nullptr;
-  int fields[12] = {};
-  bool operator==(const FastKey &o) const {
-    return ctx == o.ctx && std::memcmp(fields, o.fields, sizeof(fields)) == 0;
-  }
+  /// Derived from the spec's field list, so a new field cannot be left out.
+  SpecKeyFields fields{};
+  bool operator==(const FastKey &o) const { return ctx == o.ctx && fields == o.fields; }
 };
-FastKey makeFastKey(CUcontext ctx, const AttentionSpec &s) {
-  FastKey k;
-  k.ctx = ctx;
-  int f[12] = {int(s.variant), s.headDim, s.causal, int(s.dtype), s.returnLse,
-               int(s.maskKind), s.dropout, s.config.blockM, s.config.blockN,
-               s.config.numWarps, s.config.stages, s.maskPerKey};
-  std::memcpy(k.fields, f, sizeof(f));
-  return k;
-}
+FastKey makeFastKey(CUcontext ctx, const AttentionSpec &s) { return {ctx, memoryKeyFields(s)}; }
 struct ThreadKernelTable {
   uint64_t generation = 0;
   std::vector<std::pair<FastKey, const LoadedKernel *>> entries;

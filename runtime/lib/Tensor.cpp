@@ -73,6 +73,9 @@ static std::string dlDeviceName(int type) {
 /// DLPack's type code for booleans (kDLBool, added in DLPack 0.8; spelled out
 /// so that older dlpack.h headers, which lack the enumerator, work too).
 static constexpr uint8_t kDLBoolCode = 6;
+/// DLPack's kDLFloat8_e4m3fn (DLPack 1.1; torch.float8_e4m3fn), spelled out for
+/// the same reason.
+static constexpr uint8_t kDLFloat8E4M3FnCode = 10;
 
 static std::string dlDTypeName(DLDataType t) {
   const char *code = "unknown";
@@ -84,6 +87,7 @@ static std::string dlDTypeName(DLDataType t) {
   case kDLBfloat: code = "bfloat"; break;
   case kDLComplex: code = "complex"; break;
   case kDLBoolCode: code = "bool"; break;
+  case kDLFloat8E4M3FnCode: code = "float8_e4m3fn"; break;
   }
   std::string name = fmt::format("{}{}", code, t.bits);
   if (t.lanes != 1)
@@ -102,10 +106,14 @@ TensorView TensorView::fromDLPack(const DLTensor &t) {
   else if (t.dtype.lanes == 1 && t.dtype.bits == 8 &&
            (t.dtype.code == kDLBoolCode || t.dtype.code == kDLUInt))
     dtype = DType::Bool; // a mask: one byte per element, nonzero = true
+  else if (t.dtype.lanes == 1 && t.dtype.code == kDLInt && t.dtype.bits == 8)
+    dtype = DType::I8;
+  else if (t.dtype.lanes == 1 && t.dtype.code == kDLFloat8E4M3FnCode && t.dtype.bits == 8)
+    dtype = DType::F8E4M3;
   else
     throw Error(ErrorKind::InvalidArgument,
                 fmt::format("DLPack dtype: unsupported {}; attnjit takes float16, bfloat16, "
-                            "float32, and bool or uint8 (masks)",
+                            "float32, int8, float8_e4m3fn, and bool or uint8 (masks)",
                             dlDTypeName(t.dtype)));
 
   DeviceKind kind;
@@ -142,10 +150,14 @@ DLTensor TensorView::toDLPack() const {
   t.ndim = rank_;
   t.dtype.lanes = 1;
   t.dtype.bits = static_cast<uint8_t>(dtypeSize(dtype_) * 8);
+  // No default: a new dtype must name its DLPack code here (-Wswitch).
   switch (dtype_) {
+  case DType::F16:
+  case DType::F32: t.dtype.code = kDLFloat; break;
   case DType::BF16: t.dtype.code = kDLBfloat; break;
   case DType::Bool: t.dtype.code = kDLBoolCode; break;
-  default: t.dtype.code = kDLFloat; break;
+  case DType::I8: t.dtype.code = kDLInt; break;
+  case DType::F8E4M3: t.dtype.code = kDLFloat8E4M3FnCode; break;
   }
   // DLTensor's fields are non-const for historical reasons; consumers only read them.
   t.shape = const_cast<int64_t *>(shape_.data());

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <random>
@@ -54,8 +55,26 @@ inline std::vector<float> decode16(const std::vector<uint16_t> &x, DType t) {
   return r;
 }
 
+/// The host helpers below encode f16, bf16, f32 and bool; the Sage quantized
+/// types (i8, f8e4m3) are no tensor dtype of these tests, and silently
+/// treating them as 16-bit would overrun their buffers.
+inline void requireHostEncoding(DType t, const char *what) {
+  switch (t) {
+  case DType::F16:
+  case DType::BF16:
+  case DType::F32:
+  case DType::Bool: return;
+  case DType::I8:
+  case DType::F8E4M3: break;
+  }
+  std::fprintf(stderr, "%s: no host encoding for dtype %s\n", what,
+               std::string(toString(t)).c_str());
+  std::abort();
+}
+
 /// `x` rounded to what dtype `t` stores (f32: unchanged; bool: 0 or 1).
 inline float quantizeTo(float x, DType t) {
+  requireHostEncoding(t, "quantizeTo");
   switch (t) {
   case DType::F32: return x;
   case DType::Bool: return x != 0 ? 1.0f : 0.0f;
@@ -64,6 +83,7 @@ inline float quantizeTo(float x, DType t) {
 }
 /// Host values as the bytes of a `t` tensor (f16, bf16, f32 or bool).
 inline std::vector<uint8_t> encodeBytes(const std::vector<float> &x, DType t) {
+  requireHostEncoding(t, "encodeBytes");
   size_t n = x.size(), w = size_t(dtypeSize(t));
   std::vector<uint8_t> bytes(n * w);
   for (size_t i = 0; i < n; ++i) {
@@ -80,6 +100,7 @@ inline std::vector<uint8_t> encodeBytes(const std::vector<float> &x, DType t) {
 }
 /// The bytes of a `t` tensor as floats (f16, bf16, f32 or bool).
 inline std::vector<float> decodeBytes(const std::vector<uint8_t> &bytes, DType t) {
+  requireHostEncoding(t, "decodeBytes");
   size_t w = size_t(dtypeSize(t)), n = bytes.size() / w;
   std::vector<float> x(n);
   for (size_t i = 0; i < n; ++i) {

@@ -4,13 +4,26 @@
 // Every attn op and every attribute form survives print -> parse -> print
 // (custom and generic form).
 
+// Head counts absent: dynamic, as the kernels take them.
 // CHECK-LABEL: func.func @flash_minimal
-// CHECK: attn.flash ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>) outs(%{{.*}} : memref<?x?x?x128xbf16>) {layout = #attn.layout<bshd>, num_heads = 1 : i64, num_kv_heads = 1 : i64}
+// CHECK: attn.flash ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>) outs(%{{.*}} : memref<?x?x?x128xbf16>) {layout = #attn.layout<bshd>}
 func.func @flash_minimal(%q: memref<?x?x?x128xbf16>, %k: memref<?x?x?x128xbf16>,
                          %v: memref<?x?x?x128xbf16>, %o: memref<?x?x?x128xbf16>) {
   attn.flash ins(%q, %k, %v : memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>)
              outs(%o : memref<?x?x?x128xbf16>)
-             {layout = #attn.layout<bshd>, num_heads = 1 : i64, num_kv_heads = 1 : i64}
+             {layout = #attn.layout<bshd>}
+  return
+}
+
+// -----
+
+// Only num_heads known at compile time; num_kv_heads dynamic.
+// CHECK-LABEL: func.func @flash_num_heads_only
+// CHECK: attn.flash ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<?x?x32x64xf16>, memref<?x?x?x64xf16>, memref<?x?x?x64xf16>) outs(%{{.*}} : memref<?x?x32x64xf16>) {layout = #attn.layout<bshd>, num_heads = 32 : i64}
+func.func @flash_num_heads_only(%q: memref<?x?x32x64xf16>, %kv: memref<?x?x?x64xf16>) {
+  attn.flash ins(%q, %kv, %kv : memref<?x?x32x64xf16>, memref<?x?x?x64xf16>, memref<?x?x?x64xf16>)
+             outs(%q : memref<?x?x32x64xf16>)
+             {layout = #attn.layout<bshd>, num_heads = 32 : i64}
   return
 }
 
@@ -72,12 +85,12 @@ func.func @sdpa_f32_no_mask(%q: memref<?x?x?x1xf32>, %o: memref<?x?x?x1xf32>) {
 // -----
 
 // CHECK-LABEL: func.func @sdpa_bool_mask_dropout
-// CHECK: attn.sdpa ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<?x?x?x80xf16>, memref<?x?x?x80xf16>, memref<?x?x?x80xf16>) mask(%{{.*}} : memref<?x?xi1>) outs(%{{.*}} : memref<?x?x?x80xf16>) {dropout_p = 1.000000e-01 : f32, layout = #attn.layout<bhsd>, num_heads = 16 : i64, num_kv_heads = 16 : i64}
+// CHECK: attn.sdpa ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<?x?x?x80xf16>, memref<?x?x?x80xf16>, memref<?x?x?x80xf16>) mask(%{{.*}} : memref<?x?xi1>) outs(%{{.*}} : memref<?x?x?x80xf16>) {dropout, layout = #attn.layout<bhsd>, num_heads = 16 : i64, num_kv_heads = 16 : i64}
 func.func @sdpa_bool_mask_dropout(%q: memref<?x?x?x80xf16>, %m: memref<?x?xi1>,
                                   %o: memref<?x?x?x80xf16>) {
   attn.sdpa ins(%q, %q, %q : memref<?x?x?x80xf16>, memref<?x?x?x80xf16>, memref<?x?x?x80xf16>)
             mask(%m : memref<?x?xi1>) outs(%o : memref<?x?x?x80xf16>)
-            {dropout_p = 0.1 : f32, layout = #attn.layout<bhsd>, num_heads = 16 : i64,
+            {dropout, layout = #attn.layout<bhsd>, num_heads = 16 : i64,
              num_kv_heads = 16 : i64}
   return
 }
@@ -164,7 +177,7 @@ module attributes {attn.target = "sm_80"} {
   func.func @with_target(%q: memref<?x?x?x32xf16>) {
     attn.flash ins(%q, %q, %q : memref<?x?x?x32xf16>, memref<?x?x?x32xf16>, memref<?x?x?x32xf16>)
                outs(%q : memref<?x?x?x32xf16>)
-               {layout = #attn.layout<bshd>, num_heads = 1 : i64, num_kv_heads = 1 : i64}
+               {layout = #attn.layout<bshd>}
     return
   }
 }
@@ -177,4 +190,29 @@ module attributes {attn.target = "sm_100a"} {
   func.func @with_blackwell_target() {
     return
   }
+}
+
+// -----
+
+// attn.lse_merge: partial outputs merged by their log-sum-exps.
+// CHECK-LABEL: func.func @lse_merge_bshd_lse
+// CHECK: attn.lse_merge ins(%{{.*}}, %{{.*}} : memref<?x?x?x?x128xf32>, memref<?x?x?x?xf32>) outs(%{{.*}} : memref<?x?x?x128xbf16>) lse(%{{.*}} : memref<?x?x?xf32>) {layout = #attn.layout<bshd>}
+func.func @lse_merge_bshd_lse(%po: memref<?x?x?x?x128xf32>, %plse: memref<?x?x?x?xf32>,
+                              %o: memref<?x?x?x128xbf16>, %lse: memref<?x?x?xf32>) {
+  attn.lse_merge ins(%po, %plse : memref<?x?x?x?x128xf32>, memref<?x?x?x?xf32>)
+                 outs(%o : memref<?x?x?x128xbf16>) lse(%lse : memref<?x?x?xf32>)
+                 {layout = #attn.layout<bshd>}
+  return
+}
+
+// -----
+
+// Partials in the output's element type, static dims that agree (bhsd).
+// CHECK-LABEL: func.func @lse_merge_bhsd_static
+// CHECK: attn.lse_merge ins(%{{.*}}, %{{.*}} : memref<4x2x8x?x64xf16>, memref<4x2x8x?xf32>) outs(%{{.*}} : memref<2x8x?x64xf16>) {layout = #attn.layout<bhsd>}
+func.func @lse_merge_bhsd_static(%po: memref<4x2x8x?x64xf16>, %plse: memref<4x2x8x?xf32>,
+                                 %o: memref<2x8x?x64xf16>) {
+  attn.lse_merge ins(%po, %plse : memref<4x2x8x?x64xf16>, memref<4x2x8x?xf32>)
+                 outs(%o : memref<2x8x?x64xf16>) {layout = #attn.layout<bhsd>}
+  return
 }

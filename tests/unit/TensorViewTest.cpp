@@ -105,6 +105,16 @@ TEST_CASE("TensorView: DLPack round trip", "[runtime][tensor]") {
     CHECK(TensorView::fromDLPack(d).dtype() == DType::F32);
     CHECK(TensorView::fromDLPack(d).deviceKind() == DeviceKind::Cpu);
   }
+  SECTION("i8 and f8e4m3 (the Sage quantized types) codes") {
+    TensorView i(fake(0x20000), DType::I8, {4});
+    CHECK(i.toDLPack().dtype.code == kDLInt);
+    CHECK(i.toDLPack().dtype.bits == 8);
+    CHECK(TensorView::fromDLPack(i.toDLPack()).dtype() == DType::I8);
+    TensorView f8(fake(0x20000), DType::F8E4M3, {4});
+    CHECK(f8.toDLPack().dtype.code == 10); // kDLFloat8_e4m3fn, DLPack 1.1
+    CHECK(f8.toDLPack().dtype.bits == 8);
+    CHECK(TensorView::fromDLPack(f8.toDLPack()).dtype() == DType::F8E4M3);
+  }
   SECTION("NULL strides mean contiguous; byte_offset is folded in") {
     int64_t shape[] = {2, 3, 4};
     DLTensor d{};
@@ -143,11 +153,15 @@ TEST_CASE("TensorView: DLPack rejects unsupported dtypes and devices", "[runtime
   d.shape = shape;
   ErrorKind kind{};
 
-  d.dtype = {kDLInt, 8, 1};
+  d.dtype = {kDLInt, 16, 1};
   std::string msg = errorOf([&] { TensorView::fromDLPack(d); }, &kind);
   CHECK(kind == ErrorKind::InvalidArgument);
   CHECK(msg.find("DLPack dtype") != std::string::npos);
-  CHECK(msg.find("int8") != std::string::npos);
+  CHECK(msg.find("int16") != std::string::npos);
+
+  d.dtype = {10, 16, 1}; // kDLFloat8_e4m3fn with the wrong width
+  msg = errorOf([&] { TensorView::fromDLPack(d); });
+  CHECK(msg.find("float8_e4m3fn16") != std::string::npos);
 
   d.dtype = {kDLFloat, 64, 1};
   msg = errorOf([&] { TensorView::fromDLPack(d); });

@@ -14,10 +14,19 @@ def ConvertAttnToKernel : Pass<"attnjit-convert-attn-to-kernel", "mlir::ModuleOp
   let summary = "Lower attn.flash/sdpa/sage ops to GPU kernel IR";
   let description = [{
     For every attn op, emits a `gpu.module` holding the kernel that computes it
-    (built by the kernel recipe for the op's variant and the module's target
-    arch, `attn.target`, default sm_90a) and replaces the op with a
-    `gpu.launch_func` of that kernel. The kernel IR uses the gpu, nvvm, scf,
-    arith and llvm dialects; its parameter list is attnjit's flash kernel ABI.
+    (built by the kernel recipe for the op's variant and the target arch,
+    `attn.target` of the nearest module that has one, default sm_90a) into the
+    nearest enclosing builtin.module, which gets `gpu.container_module`. Ops
+    with equal specs share one gpu.module. The op is erased and its kernel,
+    `@<module>::@<kernel>`, appended to the `attnjit.kernels` array attribute
+    of the enclosing function (any FunctionOpInterface op): the host side is
+    attnjit's runtime, which launches the kernel through the driver API. The
+    kernel IR uses the gpu, nvvm, scf, arith and llvm dialects; its parameter
+    list is attnjit's flash kernel ABI.
+
+    An op that cannot be lowered (no enclosing function, a spec no recipe
+    builds, such as any attn.sage today) gets an error naming it and the
+    reason, and the pass fails.
   }];
   let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::NVVM::NVVMDialect",
                            "mlir::scf::SCFDialect", "mlir::arith::ArithDialect",

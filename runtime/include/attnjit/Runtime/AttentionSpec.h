@@ -8,6 +8,7 @@
 #ifndef ATTNJIT_RUNTIME_ATTENTIONSPEC_H
 #define ATTNJIT_RUNTIME_ATTENTIONSPEC_H
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,8 +19,11 @@ namespace attnjit {
 /// Kernel families. Merge is not an attention but its companion: it combines
 /// partial outputs with their log-sum-exps (MergeKernelABI.h).
 enum class Variant { Flash, Sdpa, Sage, Merge };
-/// Element types. Bool (one byte, nonzero = true) is only a mask dtype.
-enum class DType { F16, BF16, F32, Bool };
+/// Element types. Bool (one byte, nonzero = true) is only a mask dtype. I8 and
+/// F8E4M3 (e4m3 "fn": no infinities, as NVIDIA's and torch's float8_e4m3fn)
+/// are the quantized types of the Sage kernels; no current kernel takes them
+/// for q, k or v (AttentionSpec::validate rejects them).
+enum class DType { F16, BF16, F32, Bool, I8, F8E4M3 };
 /// How an SDPA mask operand is interpreted (compile-time).
 enum class MaskKind { None, Bool, Additive };
 
@@ -47,6 +51,13 @@ struct KernelConfig {
 };
 
 /// Compile-time description of one attention kernel.
+///
+/// The fields are listed once, in forEachField: canonical(), parse(), the
+/// memory-cache key (memoryKeyFields) and through canonical() the disk-cache
+/// and bundle keys are derived from that list, so a field added there reaches
+/// every key. A new field must also be carried by the attn op (AttnSpecBridge),
+/// which a static_assert on kNumFields there reminds of, and be covered by
+/// tests/unit/SpecFieldListTest.cpp, which iterates over the list itself.
 struct AttentionSpec {
   Variant variant = Variant::Flash;
   int headDim = 128;
@@ -62,6 +73,32 @@ struct AttentionSpec {
   std::string arch = "sm_90a";     ///< target, e.g. sm_80, sm_90a
   KernelConfig config;             ///< zero fields: chosen by the compiler
 
+  /// Number of fields forEachField visits.
+  static constexpr int kNumFields = 13;
+  /// The one field list. Calls `f(key, member)` for every compile-time field,
+  /// config included, in canonical order; `key` is the canonical key and
+  /// `member` a reference to the field (const when `self` is), of type
+  /// Variant, int, bool, DType, MaskKind or std::string (only the arch). The
+  /// order and keys are the canonical text format that existing cache entries
+  /// and bundles are keyed by: append new fields, never reorder or rename.
+  template <class Self, class F> static void forEachField(Self &self, F &&f) {
+    f("variant", self.variant);
+    f("head_dim", self.headDim);
+    f("causal", self.causal);
+    f("dtype", self.dtype);
+    f("lse", self.returnLse);
+    f("mask", self.maskKind);
+    f("mask_per_key", self.maskPerKey);
+    f("dropout", self.dropout);
+    f("arch", self.arch);
+    f("block_m", self.config.blockM);
+    f("block_n", self.config.blockN);
+    f("warps", self.config.numWarps);
+    f("stages", self.config.stages);
+  }
+  template <class F> void forEachField(F &&f) { forEachField(*this, f); }
+  template <class F> void forEachField(F &&f) const { forEachField(*this, f); }
+
   /// Returns an empty string when the spec can be compiled, else a message
   /// naming the offending field, what was expected and what was found.
   std::string validate() const;
@@ -73,6 +110,20 @@ struct AttentionSpec {
   std::string kernelName() const;
   bool operator==(const AttentionSpec &o) const { return canonical() == o.canonical(); }
 };
+
+/// The spec's fields as integers in forEachField order, for keys that must not
+/// allocate (the memory cache's per-thread hit path): enums and bools as their
+/// value, ints as they are. The arch is 0: every memory-cache key also holds
+/// the CUDA context, whose device fixes the arch (the shared map's key is the
+/// canonical text with the arch cleared, for the same reason).
+using SpecKeyFields = std::array<int64_t, AttentionSpec::kNumFields>;
+SpecKeyFields memoryKeyFields(const AttentionSpec &spec);
+
+/// Returns an empty string when `arch` names a target attnjit kernels can be
+/// built for (sm_<NN>[a] with NN >= 80), else why not, e.g. "expected
+/// sm_<NN>[a] (e.g. sm_80, sm_90a), got 'sm_100f'". The one arch check: the
+/// spec's validate() and the attn dialect's `attn.target` verifier use it.
+std::string checkArch(std::string_view arch);
 
 /// Head sizes the flash kernels are built for.
 bool isSupportedFlashHeadDim(int headDim);

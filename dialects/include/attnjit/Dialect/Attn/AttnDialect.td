@@ -11,7 +11,7 @@ include "mlir/IR/OpBase.td"
 def Attn_Dialect : Dialect {
   let name = "attn";
   let cppNamespace = "::mlir::attn";
-  let summary = "Spec-level attention ops: flash, sdpa and sage";
+  let summary = "Attention ops: flash, sdpa and sage, and the tile-level lse_merge";
   let description = [{
     One op per attention variant (`attn.flash`, `attn.sdpa`, `attn.sage`) with
     the compile-time parameters of the kernel as attributes and q, k, v and the
@@ -22,6 +22,9 @@ def Attn_Dialect : Dialect {
     ```mlir
     module attributes {attn.target = "sm_80"} { ... }
     ```
+
+    Tile-level ops describe one stage of a kernel with its own tests:
+    `attn.lse_merge` combines partial outputs by their log-sum-exps.
   }];
   let useDefaultAttributePrinterParser = 1;
   let hasOperationAttrVerify = 1;

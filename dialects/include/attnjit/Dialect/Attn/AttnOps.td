@@ -1,8 +1,10 @@
-//===- AttnOps.td - attn.flash, attn.sdpa, attn.sage -------*- tablegen -*-===//
+//===- AttnOps.td - attn ops -------------------------------*- tablegen -*-===//
 //
-// Part of attnjit. One op per attention variant. The operand types are checked
-// by the C++ verifiers (AttnOps.cpp) so that every message names the operand,
-// the expected and the found value.
+// Part of attnjit. One op per attention variant (attn.flash, attn.sdpa,
+// attn.sage), and tile-level ops that make a kernel stage visible and testable
+// (attn.lse_merge). The operand types are checked by the C++ verifiers
+// (AttnOps.cpp) so that every message names the operand, the expected and the
+// found value.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNJIT_DIALECT_ATTN_ATTNOPS_TD
@@ -50,30 +52,38 @@ def Attn_FlashOp : Attn_AttentionOp<"flash"> {
     Batch, sequence lengths and head counts are run-time values; head_dim (the
     last dim, stride 1) is static and one of 32, 64, 96, 128, 160, 192, 224,
     256. Element types: f16 or bf16, the same for q, k, v and out. Grouped-query
-    attention: query head h reads key/value head h / (num_heads / num_kv_heads).
+    attention: query head h reads key/value head h / (num_heads / num_kv_heads),
+    a ratio the kernel takes at run time.
     The optional `lse` output receives the fp32 log-sum-exp, [B, H, Sq].
 
     Attributes: `causal` (unit), `softmax_scale` (f32, default
-    1/sqrt(head_dim)), `num_heads`, `num_kv_heads` (num_heads must be a multiple
-    of num_kv_heads), `layout` (#attn.layout<bshd|bhsd|strided>; `strided`
+    1/sqrt(head_dim)), `layout` (#attn.layout<bshd|bhsd|strided>; `strided`
     means logical [B, S, H, D] dims with the strides of the memref's strided
-    layout) and an optional tiling hint `config`.
+    layout), an optional tiling hint `config`, and the optional head counts
+    `num_heads` and `num_kv_heads`: absent means dynamic (what the kernels
+    support; the heads dims of q and k then give the counts where static);
+    when set, the heads dims must agree and num_heads must be a multiple of
+    num_kv_heads.
 
     ```mlir
     attn.flash ins(%q, %k, %v : memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>,
                                 memref<?x?x?x128xbf16>)
                outs(%o : memref<?x?x?x128xbf16>)
                lse(%lse : memref<?x?x?xf32>)
-               {causal, layout = #attn.layout<bshd>, num_heads = 32 : i64,
-                num_kv_heads = 8 : i64,
+               {causal, layout = #attn.layout<bshd>,
                 config = #attn.config<block_m = 128, block_n = 64, warps = 8, stages = 2>}
+    attn.flash ins(%q, %k, %v : memref<?x?x32x64xf16>, memref<?x?x8x64xf16>,
+                                memref<?x?x8x64xf16>)
+               outs(%o : memref<?x?x32x64xf16>)
+               {layout = #attn.layout<bshd>, num_heads = 32 : i64, num_kv_heads = 8 : i64}
     ```
   }];
   let arguments = (ins Attn_QKVMemRef:$q, Attn_QKVMemRef:$k, Attn_QKVMemRef:$v,
                        Attn_QKVMemRef:$out, Optional<Attn_LseMemRef>:$lse,
                        UnitAttr:$causal,
                        OptionalAttr<F32Attr>:$softmax_scale,
-                       I64Attr:$num_heads, I64Attr:$num_kv_heads,
+                       OptionalAttr<I64Attr>:$num_heads,
+                       OptionalAttr<I64Attr>:$num_kv_heads,
                        Attn_LayoutAttr:$layout,
                        OptionalAttr<Attn_ConfigAttr>:$config);
   let assemblyFormat = [{
@@ -93,17 +103,19 @@ def Attn_SdpaOp : Attn_AttentionOp<"sdpa", [AttrSizedOperandSegments]> {
   let description = [{
     The general attention of torch's scaled_dot_product_attention: like
     `attn.flash`, plus f32 inputs, any head_dim in 1..256, an optional `mask`
-    and `dropout_p` in [0, 1). The mask is i1 (true = attend) or additive
-    (the input element type or f32), of rank 2 ([B, Sk]), 3 ([B, Sq, Sk]) or
-    4 ([B, H, Sq, Sk]); a dim of size 1 broadcasts.
+    and dropout. The mask is i1 (true = attend) or additive (q's element
+    type), of rank 2 ([B, Sk]), 3 ([B, Sq, Sk]) or 4 ([B, H, Sq, Sk]); a dim of
+    size 1 broadcasts. The unit attribute `dropout` compiles the kernel with
+    dropout; the drop probability, seed and offset are run-time arguments of
+    the kernel (one kernel serves every probability), so the op does not
+    carry them.
 
     ```mlir
     attn.sdpa ins(%q, %k, %v : memref<?x?x?x80xf16>, memref<?x?x?x80xf16>,
                                memref<?x?x?x80xf16>)
               mask(%m : memref<?x?x?x?xi1>)
               outs(%o : memref<?x?x?x80xf16>)
-              {dropout_p = 1.000000e-01 : f32, layout = #attn.layout<bhsd>,
-               num_heads = 16 : i64, num_kv_heads = 16 : i64}
+              {dropout, layout = #attn.layout<bhsd>}
     ```
   }];
   let arguments = (ins Attn_QKVMemRef:$q, Attn_QKVMemRef:$k, Attn_QKVMemRef:$v,
@@ -111,9 +123,10 @@ def Attn_SdpaOp : Attn_AttentionOp<"sdpa", [AttrSizedOperandSegments]> {
                        Attn_QKVMemRef:$out, Optional<Attn_LseMemRef>:$lse,
                        UnitAttr:$causal,
                        OptionalAttr<F32Attr>:$softmax_scale,
-                       I64Attr:$num_heads, I64Attr:$num_kv_heads,
+                       OptionalAttr<I64Attr>:$num_heads,
+                       OptionalAttr<I64Attr>:$num_kv_heads,
                        Attn_LayoutAttr:$layout,
-                       OptionalAttr<F32Attr>:$dropout_p,
+                       UnitAttr:$dropout,
                        OptionalAttr<Attn_ConfigAttr>:$config);
   let assemblyFormat = [{
     `ins` `(` $q `,` $k `,` $v `:` type($q) `,` type($k) `,` type($v) `)`
@@ -121,10 +134,6 @@ def Attn_SdpaOp : Attn_AttentionOp<"sdpa", [AttrSizedOperandSegments]> {
     `outs` `(` $out `:` type($out) `)`
     (`lse` `(` $lse^ `:` type($lse) `)`)?
     attr-dict
-  }];
-  let extraClassDeclaration = Attn_CommonClassDecl # [{
-    /// dropout_p when set, else 0.
-    float getDropoutProbability();
   }];
 }
 
@@ -147,7 +156,6 @@ def Attn_SageOp : Attn_AttentionOp<"sage"> {
                                memref<?x?x?x128xf16>)
               outs(%o : memref<?x?x?x128xf16>)
               {granularity = #attn.granularity<per_warp>, layout = #attn.layout<bshd>,
-               num_heads = 24 : i64, num_kv_heads = 24 : i64,
                pv_accum = #attn.pv_accum<fp32>, smooth_k = false}
     ```
   }];
@@ -155,7 +163,8 @@ def Attn_SageOp : Attn_AttentionOp<"sage"> {
                        Attn_QKVMemRef:$out, Optional<Attn_LseMemRef>:$lse,
                        UnitAttr:$causal,
                        OptionalAttr<F32Attr>:$softmax_scale,
-                       I64Attr:$num_heads, I64Attr:$num_kv_heads,
+                       OptionalAttr<I64Attr>:$num_heads,
+                       OptionalAttr<I64Attr>:$num_kv_heads,
                        Attn_LayoutAttr:$layout,
                        DefaultValuedAttr<Attn_GranularityAttr,
                          "::mlir::attn::Granularity::per_thread">:$granularity,
@@ -169,6 +178,56 @@ def Attn_SageOp : Attn_AttentionOp<"sage"> {
     (`lse` `(` $lse^ `:` type($lse) `)`)?
     attr-dict
   }];
+}
+
+//===----------------------------------------------------------------------===//
+// attn.lse_merge (tile level)
+//===----------------------------------------------------------------------===//
+
+// partial_out: [N, B, S, H, D] or [N, B, H, S, D]; partial_lse: fp32 [N, B, H, S].
+def Attn_PartialMemRef : Type<IsMemRefTypePred, "memref (partial results)",
+                              "::mlir::MemRefType">;
+
+def Attn_LseMergeOp : Attn_Op<"lse_merge",
+    [DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
+  let summary = "Merges partial attention outputs by their log-sum-exps";
+  let description = [{
+    Combines N partial attention results computed over disjoint key ranges
+    (split-KV decoding, ring attention) into one: with
+    `lse = log(sum_i exp(partial_lse[i]))`,
+    `out = sum_i exp(partial_lse[i] - lse) * partial_out[i]`, and the optional
+    `lse` output receives `lse`. A partial whose lse is -inf (no key attended)
+    contributes nothing; when every partial is -inf the row is 0 (not NaN).
+
+    `partial_out` is [N, B, S, H, D] (`layout` bshd) or [N, B, H, S, D] (bhsd),
+    f32 or the element type of `out`; `partial_lse` is f32 [N, B, H, S]; `out`
+    is [B, S, H, D] or [B, H, S, D] (f16, bf16 or f32) and `lse` f32 [B, H, S].
+    head_dim (the last dim, stride 1) is static; N, batch, lengths and head
+    counts may be dynamic. All are contiguous (identity layouts). `config`
+    (optional) is the merge recipe's: block_m = warps = rows per CTA, block_n
+    = stages = 1.
+
+    Lowered by attnjit-convert-attn-to-kernel to the LSE-merge recipe's kernel
+    (kernels/lib/LseMergeRecipe.cpp), which reads the partials in the element
+    type of `out`; f32 partials with a 16-bit `out` verify but do not lower yet.
+
+    ```mlir
+    attn.lse_merge ins(%po, %plse : memref<?x?x?x?x128xf32>, memref<?x?x?x?xf32>)
+                   outs(%o : memref<?x?x?x128xbf16>) lse(%lse : memref<?x?x?xf32>)
+                   {layout = #attn.layout<bshd>}
+    ```
+  }];
+  let arguments = (ins Attn_PartialMemRef:$partial_out, Attn_PartialMemRef:$partial_lse,
+                       Attn_QKVMemRef:$out, Optional<Attn_LseMemRef>:$lse,
+                       Attn_LayoutAttr:$layout,
+                       OptionalAttr<Attn_ConfigAttr>:$config);
+  let assemblyFormat = [{
+    `ins` `(` $partial_out `,` $partial_lse `:` type($partial_out) `,` type($partial_lse) `)`
+    `outs` `(` $out `:` type($out) `)`
+    (`lse` `(` $lse^ `:` type($lse) `)`)?
+    attr-dict
+  }];
+  let hasVerifier = 1;
 }
 
 #endif // ATTNJIT_DIALECT_ATTN_ATTNOPS_TD
