@@ -8,6 +8,7 @@
 #include "attnjit/Compiler/Passes.h"
 
 #include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
+#include "mlir/Conversion/NVVMToLLVM/NVVMToLLVM.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -24,6 +25,10 @@ void buildLowerKernelToLLVMPipeline(OpPassManager &pm) {
   ConvertGpuOpsToNVVMOpsOptions opts;
   opts.indexBitwidth = 32;
   gpuPm.addPass(createConvertGpuOpsToNVVMOps(opts));
+  gpuPm.addPass(createMarkGridConstants());
+  // NVVM ops without an LLVM intrinsic (mbarrier try_wait loops, among the
+  // sm_90a layer's) become inline PTX here.
+  gpuPm.addPass(createConvertNVVMToLLVMPass());
   gpuPm.addPass(createCanonicalizerPass());
   gpuPm.addPass(createCSEPass());
   pm.addPass(createReconcileUnrealizedCastsPass());

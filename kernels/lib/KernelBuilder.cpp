@@ -50,17 +50,17 @@ KernelFunction KernelBuilder::createKernel(gpu::GPUModuleOp module, const std::s
     }
   }
   auto fn = gpu::GPUFuncOp::create(b, loc, name, b.getFunctionType(argTypes, {}));
-  for (size_t i = 0; i < params.size(); ++i) {
-    if (params[i].type != AbiType::TensorMap)
-      continue;
-    // byval [128 x i8] aligned to 64, and grid_constant: the kernel reads the
-    // parameter in place (param space, through a generic address) instead of
-    // copying it to local memory, which TMA could not use.
-    fn.setArgAttr(i, LLVM::LLVMDialect::getByValAttrName(),
-                  TypeAttr::get(LLVM::LLVMArrayType::get(i8, 128)));
-    fn.setArgAttr(i, LLVM::LLVMDialect::getAlignAttrName(), b.getI64IntegerAttr(64));
-    fn.setArgAttr(i, NVVM::NVVMDialect::getGridConstantAttrName(), b.getUnitAttr());
-  }
+  // By-value tensor maps are listed on the function and become byval [128 x
+  // i8] align 64 + nvvm.grid_constant arguments after the GPU-to-NVVM lowering
+  // (attnjit-mark-grid-constants): NVVM accepts grid_constant only on
+  // nvvm.kernel llvm.funcs, and the lowering of gpu.func does not carry
+  // llvm.byval argument attributes over (function attributes it keeps).
+  SmallVector<int32_t> tensorMaps;
+  for (size_t i = 0; i < params.size(); ++i)
+    if (params[i].type == AbiType::TensorMap)
+      tensorMaps.push_back(static_cast<int32_t>(i));
+  if (!tensorMaps.empty())
+    fn->setAttr(kTensorMapArgsAttr, b.getDenseI32ArrayAttr(tensorMaps));
   fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   fn->setAttr("nvvm.maxntid", b.getDenseI32ArrayAttr({threads, 1, 1}));
   fn->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));

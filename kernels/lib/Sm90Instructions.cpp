@@ -34,8 +34,12 @@ void Sm90Instructions::mbarrierWait(Value bar, Value parity) {
 }
 
 void Sm90Instructions::tmaLoad(Value dst, Value tmap, ArrayRef<Value> coords, Value bar) {
+  // sm_90's form writes a shared::cluster address; this CTA's shared window
+  // is part of it (address space 7).
+  Value clusterDst = LLVM::AddrSpaceCastOp::create(
+      kb.b, kb.loc, LLVM::LLVMPointerType::get(kb.ctx, 7), dst);
   NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
-      kb.b, kb.loc, dst, tmap, coords, bar, /*im2colOffsets=*/ValueRange(),
+      kb.b, kb.loc, clusterDst, tmap, coords, bar, /*im2colOffsets=*/ValueRange(),
       /*multicastMask=*/Value(), /*l2CacheHint=*/Value(), NVVM::TMALoadMode::TILE,
       /*isCTAOnly=*/false, NVVM::CTAGroupKindAttr(), /*predicate=*/Value());
 }

@@ -124,9 +124,10 @@ TEST_CASE("sm_90a layer: TMA round trip with zero-filled out-of-bounds box", "[g
   Stream stream;
   const LoadedKernel &lk = loadProbe(*scope.provider, "tma_roundtrip", stream);
 
-  // Input: 100 x 150 bf16 with distinct values; the box starts at (x, y) =
-  // (120, 70), so its last 34 columns and 30 rows fall outside.
-  const int rows = 100, cols = 150, x0 = 120, y0 = 70;
+  // Input: 100 x 152 bf16 (rows of 304 bytes: TMA wants 16-byte multiples)
+  // with varied values; the box starts at (x, y) = (120, 70), so its last 32
+  // columns and 34 rows fall outside.
+  const int rows = 100, cols = 152, x0 = 120, y0 = 70;
   const int boxCols = kProbeBoxRowBytes / 2;
   std::vector<uint16_t> in(size_t(rows) * cols);
   for (size_t i = 0; i < in.size(); ++i)

@@ -130,7 +130,7 @@ TEST_CASE("merge: partial outputs by log-sum-exp vs float64", "[gpu][merge]") {
       // Rows no part saw a key of: zeros.
       for (int b = 0; b < B; ++b)
         for (int h = 0; h < H; ++h) {
-          size_t row = (size_t(b) * 5 + 0) * H + h; // s = 5
+          size_t row = (size_t(b) * S + 5) * H + h; // s = 5
           for (int d = 0; d < D; ++d)
             CHECK(got[row * D + d] == 0.0f);
         }

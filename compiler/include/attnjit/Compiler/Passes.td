@@ -34,4 +34,22 @@ def ConvertAttnToKernel : Pass<"attnjit-convert-attn-to-kernel", "mlir::ModuleOp
                            "mlir::memref::MemRefDialect"];
 }
 
+def MarkGridConstants : Pass<"attnjit-mark-grid-constants", "mlir::gpu::GPUModuleOp"> {
+  let summary = "Mark by-value tensor-map kernel parameters nvvm.grid_constant";
+  let description = [{
+    Kernel recipes list the indices of a kernel's by-value CUtensorMap
+    parameters (generic pointer arguments) in the function attribute
+    `attnjit.tensor_map_args`: NVVM accepts `nvvm.grid_constant` only on
+    arguments of an `nvvm.kernel` llvm.func, which a gpu.func becomes in the
+    GPU-to-NVVM lowering, and that lowering does not carry `llvm.byval`
+    argument attributes over. This pass runs after it and gives each listed
+    argument `llvm.byval = !llvm.array<128 x i8>`, `llvm.align = 64` and
+    `nvvm.grid_constant` (`.param .align 64 .b8 p[128]` in PTX), so that the
+    kernel reads the parameter in place (the TMA unit needs its address)
+    instead of copying it to local memory. A list on a function that is not
+    a kernel, or naming an argument that is not a pointer, is an error.
+  }];
+  let dependentDialects = ["mlir::NVVM::NVVMDialect", "mlir::LLVM::LLVMDialect"];
+}
+
 #endif // ATTNJIT_COMPILER_PASSES_TD

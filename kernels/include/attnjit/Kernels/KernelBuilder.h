@@ -30,6 +30,11 @@
 
 namespace attnjit::kernels {
 
+/// Kernel function attribute: the indices (array<i32>) of its by-value
+/// tensor-map parameters, made byval + nvvm.grid_constant after the
+/// GPU-to-NVVM lowering.
+inline constexpr llvm::StringLiteral kTensorMapArgsAttr = "attnjit.tensor_map_args";
+
 /// A kernel function under construction: its entry block arguments by ABI name.
 struct KernelFunction {
   mutable mlir::gpu::GPUFuncOp func;

@@ -1,0 +1,46 @@
+//===- LayerProbeCompileTest.cpp - The sm_90a probes compile to PTX -------===//
+//
+// Part of attnjit. The instruction-layer probes run on a GPU in
+// tests/gpu/InstructionLayerTest.cpp; here (no GPU) each must lower to PTX
+// holding the instructions it exists to prove, with the by-value tensor maps
+// as 64-byte-aligned 128-byte parameters.
+//
+//===----------------------------------------------------------------------===//
+#include <catch2/catch.hpp>
+
+#include "attnjit/Compiler/LayerProbes.h"
+#include "attnjit/Runtime/Error.h"
+
+#include <string>
+
+using namespace attnjit;
+
+TEST_CASE("layer probes compile to PTX with their instructions", "[compile][layer]") {
+  for (const std::string &name : layerProbeNames()) {
+    INFO(name);
+    ProbeKernel k = compileLayerProbe(name, "sm_90a");
+    REQUIRE(k.plan.kernels.size() == 1);
+    CHECK(k.plan.validate().empty());
+    const std::string &ptx = k.ptx;
+    size_t entry = ptx.find(".entry");
+    INFO("entry: " << (entry == std::string::npos ? ptx.substr(0, 400) : ptx.substr(entry, 400)));
+    CHECK(ptx.find(".target sm_90a") != std::string::npos);
+    CHECK(ptx.find(".param .align 64 .b8 " + k.plan.kernels[0].entryName + "_param_0[128]") !=
+          std::string::npos);
+    CHECK(ptx.find("cp.async.bulk.tensor.2d") != std::string::npos);
+    CHECK(ptx.find("mbarrier.init") != std::string::npos);
+    CHECK(ptx.find("mbarrier.try_wait.parity") != std::string::npos);
+    if (name == "tma_roundtrip") {
+      CHECK(ptx.find("cp.async.bulk.commit_group") != std::string::npos);
+    } else {
+      CHECK(ptx.find("wgmma.fence") != std::string::npos);
+      CHECK(ptx.find("wgmma.commit_group") != std::string::npos);
+      const char *shape = name == "wgmma_f16"    ? "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16"
+                          : name == "wgmma_bf16" ? "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16"
+                          : name == "wgmma_s8"   ? "wgmma.mma_async.sync.aligned.m64n64k32.s32.s8.s8"
+                                                 : "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3";
+      CHECK(ptx.find(shape) != std::string::npos);
+    }
+  }
+  CHECK_THROWS_AS(compileLayerProbe("tma_sideways", "sm_90a"), Error);
+}
