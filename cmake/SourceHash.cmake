@@ -1,6 +1,6 @@
 # Writes OUT (a C header defining ATTNJIT_SOURCE_HASH) with a SHA-256 over the
 # sources that decide what the compiler emits: the attn dialect, the passes,
-# the kernel recipes and the kernel ABI headers. Runs on every build (cmake -P)
+# the kernel recipes and the core (spec, kernel ABI tables, Philox). Runs on every build (cmake -P)
 # and rewrites OUT only when the hash changed, so the disk cache's build id
 # follows uncommitted and post-configure edits, not only the configure-time
 # git hash.
@@ -9,10 +9,7 @@ file(GLOB_RECURSE files
   ${SRC}/compiler/*.cpp ${SRC}/compiler/*.h ${SRC}/compiler/*.td
   ${SRC}/dialects/*.cpp ${SRC}/dialects/*.h ${SRC}/dialects/*.td
   ${SRC}/kernels/*.cpp ${SRC}/kernels/*.h ${SRC}/kernels/*.def
-  ${SRC}/runtime/include/attnjit/Runtime/*KernelABI.h
-  ${SRC}/runtime/include/attnjit/Runtime/Philox.h
-  ${SRC}/runtime/include/attnjit/Runtime/AttentionSpec.h
-  ${SRC}/runtime/lib/AttentionSpec.cpp)
+  ${SRC}/core/*.cpp ${SRC}/core/*.h)
 list(SORT files)
 set(all "")
 foreach(f IN LISTS files)

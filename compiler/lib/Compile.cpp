@@ -11,7 +11,7 @@
 #include "attnjit/Compiler/Passes.h"
 #include "attnjit/Dialect/Attn/AttnSpecBridge.h"
 #include "attnjit/Runtime/Error.h"
-#include "attnjit/Runtime/FlashKernelABI.h"
+#include "attnjit/Core/FlashKernelABI.h"
 #include "attnjit/Runtime/LaunchPlan.h"
 #include "attnjit/Runtime/Logging.h"
 

@@ -6,7 +6,7 @@
 //===----------------------------------------------------------------------===//
 #include "attnjit/Dialect/Attn/AttnDialect.h"
 #include "attnjit/Dialect/Attn/AttnOps.h"
-#include "attnjit/Runtime/AttentionSpec.h"
+#include "attnjit/Core/AttentionSpec.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Builders.h"

@@ -31,7 +31,7 @@
 #include "attnjit/Kernels/SdpaScoreMods.h"
 #include "attnjit/Kernels/SharedLayout.h"
 #include "attnjit/Kernels/Sm80Instructions.h"
-#include "attnjit/Runtime/SdpaKernelABI.h"
+#include "attnjit/Core/SdpaKernelABI.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 

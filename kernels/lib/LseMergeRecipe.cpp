@@ -19,7 +19,7 @@
 //===----------------------------------------------------------------------===//
 #include "attnjit/Kernels/KernelBuilder.h"
 #include "attnjit/Kernels/Recipe.h"
-#include "attnjit/Runtime/MergeKernelABI.h"
+#include "attnjit/Core/MergeKernelABI.h"
 
 #include <fmt/format.h>
 

@@ -4,7 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Kernels/SdpaScoreMods.h"
-#include "attnjit/Runtime/Philox.h"
+#include "attnjit/Core/Philox.h"
 
 using namespace mlir;
 

@@ -12,7 +12,7 @@
 #ifndef ATTNJIT_RUNTIME_LIB_ATTENTIONARGS_H
 #define ATTNJIT_RUNTIME_LIB_ATTENTIONARGS_H
 
-#include "attnjit/Runtime/AttentionSpec.h"
+#include "attnjit/Core/AttentionSpec.h"
 #include "attnjit/Runtime/FlashAttention.h"
 #include "attnjit/Runtime/Tensor.h"
 

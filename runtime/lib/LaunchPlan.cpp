@@ -4,10 +4,10 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Runtime/LaunchPlan.h"
-#include "attnjit/Runtime/MergeKernelABI.h"
+#include "attnjit/Core/MergeKernelABI.h"
 
 #include "attnjit/Runtime/Error.h"
-#include "attnjit/Runtime/SdpaKernelABI.h"
+#include "attnjit/Core/SdpaKernelABI.h"
 
 #include <fmt/format.h>
 

@@ -12,7 +12,7 @@
 #include "attnjit/Runtime/Error.h"
 #include "attnjit/Runtime/KernelRuntime.h"
 #include "attnjit/Runtime/Logging.h"
-#include "attnjit/Runtime/Philox.h"
+#include "attnjit/Core/Philox.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

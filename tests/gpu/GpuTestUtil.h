@@ -9,11 +9,11 @@
 #ifndef ATTNJIT_TESTS_GPU_GPUTESTUTIL_H
 #define ATTNJIT_TESTS_GPU_GPUTESTUTIL_H
 
-#include "attnjit/Runtime/AttentionSpec.h"
+#include "attnjit/Core/AttentionSpec.h"
 #include "attnjit/Runtime/Context.h"
 #include "attnjit/Runtime/Driver.h"
 #include "attnjit/Runtime/Float16.h"
-#include "attnjit/Runtime/Philox.h"
+#include "attnjit/Core/Philox.h"
 #include "attnjit/Runtime/Tensor.h"
 
 #include <algorithm>

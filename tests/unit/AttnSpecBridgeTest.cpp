@@ -6,7 +6,7 @@
 //===----------------------------------------------------------------------===//
 #ifdef ATTNJIT_HAVE_COMPILER
 #include "attnjit/Compiler/OptMain.h"
-#include "attnjit/Runtime/AttentionSpec.h"
+#include "attnjit/Core/AttentionSpec.h"
 
 #include <catch2/catch.hpp>
 

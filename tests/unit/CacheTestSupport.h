@@ -8,7 +8,7 @@
 #define ATTNJIT_TESTS_UNIT_CACHETESTSUPPORT_H
 
 #include "attnjit/Runtime/CompiledKernel.h"
-#include "attnjit/Runtime/FlashKernelABI.h"
+#include "attnjit/Core/FlashKernelABI.h"
 #include "attnjit/Runtime/KernelProvider.h"
 #include "attnjit/Runtime/Logging.h"
 

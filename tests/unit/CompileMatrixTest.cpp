@@ -9,7 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "attnjit/Compiler/Compile.h"
 #include "attnjit/Runtime/Error.h"
-#include "attnjit/Runtime/SdpaKernelABI.h"
+#include "attnjit/Core/SdpaKernelABI.h"
 
 #include <fmt/format.h>
 

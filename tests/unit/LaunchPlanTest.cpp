@@ -15,7 +15,7 @@
 #include "attnjit/Runtime/Hash.h"
 #include "attnjit/Runtime/KernelParams.h"
 #include "attnjit/Runtime/KernelRuntime.h"
-#include "attnjit/Runtime/SdpaKernelABI.h"
+#include "attnjit/Core/SdpaKernelABI.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

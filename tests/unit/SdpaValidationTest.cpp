@@ -13,7 +13,7 @@
 
 #include "attnjit/Runtime/Driver.h"
 #include "attnjit/Runtime/Error.h"
-#include "attnjit/Runtime/Philox.h"
+#include "attnjit/Core/Philox.h"
 #include "attnjit/Runtime/SdpaAttention.h"
 
 #include <array>

@@ -8,7 +8,7 @@
 // drops it, fails here instead of launching the wrong kernel.
 //
 //===----------------------------------------------------------------------===//
-#include "attnjit/Runtime/AttentionSpec.h"
+#include "attnjit/Core/AttentionSpec.h"
 #include "attnjit/Runtime/DiskCache.h"
 #ifdef ATTNJIT_HAVE_COMPILER
 #include "attnjit/Compiler/OptMain.h"

@@ -8,7 +8,7 @@
 #ifndef ATTNJIT_COMPILER_OPTMAIN_H
 #define ATTNJIT_COMPILER_OPTMAIN_H
 
-#include "attnjit/Runtime/AttentionSpec.h"
+#include "attnjit/Core/AttentionSpec.h"
 
 #include <optional>
 #include <string>

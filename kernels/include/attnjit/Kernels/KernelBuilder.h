@@ -14,7 +14,7 @@
 #ifndef ATTNJIT_KERNELS_KERNELBUILDER_H
 #define ATTNJIT_KERNELS_KERNELBUILDER_H
 
-#include "attnjit/Runtime/FlashKernelABI.h"
+#include "attnjit/Core/FlashKernelABI.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"

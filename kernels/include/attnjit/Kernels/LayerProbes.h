@@ -18,7 +18,7 @@
 #ifndef ATTNJIT_KERNELS_LAYERPROBES_H
 #define ATTNJIT_KERNELS_LAYERPROBES_H
 
-#include "attnjit/Runtime/FlashKernelABI.h"
+#include "attnjit/Core/FlashKernelABI.h"
 
 #include <string>
 #include <string_view>

@@ -15,7 +15,7 @@
 #ifndef ATTNJIT_KERNELS_RECIPE_H
 #define ATTNJIT_KERNELS_RECIPE_H
 
-#include "attnjit/Runtime/AttentionSpec.h"
+#include "attnjit/Core/AttentionSpec.h"
 
 #include <string>
 #include <string_view>

@@ -13,7 +13,7 @@
 #define ATTNJIT_KERNELS_SDPASCOREMODS_H
 
 #include "attnjit/Kernels/Fragments.h"
-#include "attnjit/Runtime/AttentionSpec.h"
+#include "attnjit/Core/AttentionSpec.h"
 
 namespace attnjit::kernels {
 

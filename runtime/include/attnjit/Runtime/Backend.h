@@ -52,7 +52,7 @@
 #ifndef ATTNJIT_RUNTIME_BACKEND_H
 #define ATTNJIT_RUNTIME_BACKEND_H
 
-#include "attnjit/Runtime/AttentionSpec.h"
+#include "attnjit/Core/AttentionSpec.h"
 #include "attnjit/Runtime/Driver.h"
 #include "attnjit/Runtime/FlashAttention.h"
 #include "attnjit/Runtime/Tensor.h"

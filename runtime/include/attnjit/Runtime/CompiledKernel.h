@@ -10,7 +10,7 @@
 #ifndef ATTNJIT_RUNTIME_COMPILEDKERNEL_H
 #define ATTNJIT_RUNTIME_COMPILEDKERNEL_H
 
-#include "attnjit/Runtime/AttentionSpec.h"
+#include "attnjit/Core/AttentionSpec.h"
 #include "attnjit/Runtime/LaunchPlan.h"
 
 #include <cstdint>

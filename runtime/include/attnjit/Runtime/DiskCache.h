@@ -36,7 +36,7 @@
 #ifndef ATTNJIT_RUNTIME_DISKCACHE_H
 #define ATTNJIT_RUNTIME_DISKCACHE_H
 
-#include "attnjit/Runtime/FlashKernelABI.h"
+#include "attnjit/Core/FlashKernelABI.h"
 #include "attnjit/Runtime/KernelProvider.h"
 
 #include <atomic>

@@ -10,8 +10,8 @@
 #ifndef ATTNJIT_RUNTIME_FLASHATTENTION_H
 #define ATTNJIT_RUNTIME_FLASHATTENTION_H
 
-#include "attnjit/Runtime/AttentionSpec.h"
-#include "attnjit/Runtime/FlashKernelABI.h"
+#include "attnjit/Core/AttentionSpec.h"
+#include "attnjit/Core/FlashKernelABI.h"
 #include "attnjit/Runtime/Tensor.h"
 
 #include <cuda.h>

@@ -8,7 +8,7 @@
 #ifndef ATTNJIT_RUNTIME_FLOAT16_H
 #define ATTNJIT_RUNTIME_FLOAT16_H
 
-#include "attnjit/Runtime/AttentionSpec.h"
+#include "attnjit/Core/AttentionSpec.h"
 
 #include <cstdint>
 #include <cstring>

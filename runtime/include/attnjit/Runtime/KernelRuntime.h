@@ -11,13 +11,13 @@
 #ifndef ATTNJIT_RUNTIME_KERNELRUNTIME_H
 #define ATTNJIT_RUNTIME_KERNELRUNTIME_H
 
-#include "attnjit/Runtime/AttentionSpec.h"
+#include "attnjit/Core/AttentionSpec.h"
 #include "attnjit/Runtime/CompiledKernel.h"
-#include "attnjit/Runtime/FlashKernelABI.h"
+#include "attnjit/Core/FlashKernelABI.h"
 #include "attnjit/Runtime/KernelParams.h"
 #include "attnjit/Runtime/KernelProvider.h"
 #include "attnjit/Runtime/LaunchPlan.h"
-#include "attnjit/Runtime/SdpaKernelABI.h"
+#include "attnjit/Core/SdpaKernelABI.h"
 
 #include <cuda.h>
 

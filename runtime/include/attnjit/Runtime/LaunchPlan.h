@@ -12,8 +12,8 @@
 #ifndef ATTNJIT_RUNTIME_LAUNCHPLAN_H
 #define ATTNJIT_RUNTIME_LAUNCHPLAN_H
 
-#include "attnjit/Runtime/AttentionSpec.h"
-#include "attnjit/Runtime/FlashKernelABI.h"
+#include "attnjit/Core/AttentionSpec.h"
+#include "attnjit/Core/FlashKernelABI.h"
 
 #include <cstddef>
 #include <cstdint>

@@ -8,8 +8,8 @@
 #ifndef ATTNJIT_RUNTIME_MERGEATTENTION_H
 #define ATTNJIT_RUNTIME_MERGEATTENTION_H
 
-#include "attnjit/Runtime/AttentionSpec.h"
-#include "attnjit/Runtime/MergeKernelABI.h"
+#include "attnjit/Core/AttentionSpec.h"
+#include "attnjit/Core/MergeKernelABI.h"
 #include "attnjit/Runtime/Tensor.h"
 
 #include <cuda.h>

@@ -13,9 +13,9 @@
 #ifndef ATTNJIT_RUNTIME_SDPAATTENTION_H
 #define ATTNJIT_RUNTIME_SDPAATTENTION_H
 
-#include "attnjit/Runtime/AttentionSpec.h"
+#include "attnjit/Core/AttentionSpec.h"
 #include "attnjit/Runtime/FlashAttention.h"
-#include "attnjit/Runtime/SdpaKernelABI.h"
+#include "attnjit/Core/SdpaKernelABI.h"
 #include "attnjit/Runtime/Tensor.h"
 
 #include <cuda.h>

@@ -9,7 +9,7 @@
 #ifndef ATTNJIT_RUNTIME_TENSOR_H
 #define ATTNJIT_RUNTIME_TENSOR_H
 
-#include "attnjit/Runtime/AttentionSpec.h"
+#include "attnjit/Core/AttentionSpec.h"
 
 #include <dlpack/dlpack.h>
 

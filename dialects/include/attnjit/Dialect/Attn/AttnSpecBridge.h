@@ -8,7 +8,7 @@
 #ifndef ATTNJIT_DIALECT_ATTN_ATTNSPECBRIDGE_H
 #define ATTNJIT_DIALECT_ATTN_ATTNSPECBRIDGE_H
 
-#include "attnjit/Runtime/AttentionSpec.h"
+#include "attnjit/Core/AttentionSpec.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectRegistry.h"

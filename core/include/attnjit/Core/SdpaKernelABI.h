@@ -7,10 +7,10 @@
 // the PTX signature against it. Bump kSdpaAbiVersion on any change.
 //
 //===----------------------------------------------------------------------===//
-#ifndef ATTNJIT_RUNTIME_SDPAKERNELABI_H
-#define ATTNJIT_RUNTIME_SDPAKERNELABI_H
+#ifndef ATTNJIT_CORE_SDPAKERNELABI_H
+#define ATTNJIT_CORE_SDPAKERNELABI_H
 
-#include "attnjit/Runtime/FlashKernelABI.h"
+#include "attnjit/Core/FlashKernelABI.h"
 
 namespace attnjit {
 
@@ -65,4 +65,4 @@ struct SdpaLaunchArgs {
 
 } // namespace attnjit
 
-#endif // ATTNJIT_RUNTIME_SDPAKERNELABI_H
+#endif // ATTNJIT_CORE_SDPAKERNELABI_H

@@ -5,8 +5,8 @@
 // (batch, sequence lengths, head counts and strides are run-time values).
 //
 //===----------------------------------------------------------------------===//
-#ifndef ATTNJIT_RUNTIME_ATTENTIONSPEC_H
-#define ATTNJIT_RUNTIME_ATTENTIONSPEC_H
+#ifndef ATTNJIT_CORE_ATTENTIONSPEC_H
+#define ATTNJIT_CORE_ATTENTIONSPEC_H
 
 #include <array>
 #include <cstdint>
@@ -132,4 +132,4 @@ int archComputeCapability(std::string_view arch);
 
 } // namespace attnjit
 
-#endif // ATTNJIT_RUNTIME_ATTENTIONSPEC_H
+#endif // ATTNJIT_CORE_ATTENTIONSPEC_H

@@ -7,8 +7,8 @@
 // GPU kernels compute the same function; this header is its definition.
 //
 //===----------------------------------------------------------------------===//
-#ifndef ATTNJIT_RUNTIME_PHILOX_H
-#define ATTNJIT_RUNTIME_PHILOX_H
+#ifndef ATTNJIT_CORE_PHILOX_H
+#define ATTNJIT_CORE_PHILOX_H
 
 #include <array>
 #include <cmath>
@@ -55,4 +55,4 @@ inline uint32_t sdpaDropoutThreshold(double p) {
 
 } // namespace attnjit
 
-#endif // ATTNJIT_RUNTIME_PHILOX_H
+#endif // ATTNJIT_CORE_PHILOX_H

@@ -12,10 +12,10 @@
 // MergeLaunchArgs in the same order. Bump kMergeAbiVersion on any change.
 //
 //===----------------------------------------------------------------------===//
-#ifndef ATTNJIT_RUNTIME_MERGEKERNELABI_H
-#define ATTNJIT_RUNTIME_MERGEKERNELABI_H
+#ifndef ATTNJIT_CORE_MERGEKERNELABI_H
+#define ATTNJIT_CORE_MERGEKERNELABI_H
 
-#include "attnjit/Runtime/FlashKernelABI.h"
+#include "attnjit/Core/FlashKernelABI.h"
 
 namespace attnjit {
 
@@ -63,4 +63,4 @@ struct MergeLaunchArgs {
 
 } // namespace attnjit
 
-#endif // ATTNJIT_RUNTIME_MERGEKERNELABI_H
+#endif // ATTNJIT_CORE_MERGEKERNELABI_H

@@ -3,7 +3,7 @@
 // Part of attnjit.
 //
 //===----------------------------------------------------------------------===//
-#include "attnjit/Runtime/AttentionSpec.h"
+#include "attnjit/Core/AttentionSpec.h"
 
 #include <fmt/format.h>
 

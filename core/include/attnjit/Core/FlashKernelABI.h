@@ -7,8 +7,8 @@
 // this table. Bump kFlashAbiVersion on any change: it is part of the cache key.
 //
 //===----------------------------------------------------------------------===//
-#ifndef ATTNJIT_RUNTIME_FLASHKERNELABI_H
-#define ATTNJIT_RUNTIME_FLASHKERNELABI_H
+#ifndef ATTNJIT_CORE_FLASHKERNELABI_H
+#define ATTNJIT_CORE_FLASHKERNELABI_H
 
 #include <cstddef>
 #include <cstdint>
@@ -69,4 +69,4 @@ struct FlashLaunchArgs {
 
 } // namespace attnjit
 
-#endif // ATTNJIT_RUNTIME_FLASHKERNELABI_H
+#endif // ATTNJIT_CORE_FLASHKERNELABI_H
