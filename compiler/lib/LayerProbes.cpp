@@ -18,6 +18,9 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
 
 using namespace mlir;
 
@@ -27,7 +30,8 @@ namespace {
 constexpr kernels::LayerProbe kProbes[] = {
     kernels::LayerProbe::TmaRoundTrip, kernels::LayerProbe::WgmmaF16,
     kernels::LayerProbe::WgmmaBF16, kernels::LayerProbe::WgmmaS8,
-    kernels::LayerProbe::WgmmaE4M3};
+    kernels::LayerProbe::WgmmaE4M3, kernels::LayerProbe::TensorMapEcho,
+    kernels::LayerProbe::ClusterRank};
 } // namespace
 
 std::vector<std::string> layerProbeNames() {
@@ -38,14 +42,28 @@ std::vector<std::string> layerProbeNames() {
 }
 
 ProbeKernel compileLayerProbe(std::string_view name, const std::string &arch) {
-  const kernels::LayerProbe *probe = nullptr;
-  for (const kernels::LayerProbe &p : kProbes)
-    if (kernels::toString(p) == name)
-      probe = &p;
-  if (!probe)
-    throw Error(ErrorKind::InvalidArgument,
-                fmt::format("layer probe: unknown name '{}' (expected one of {})", name,
-                            fmt::join(layerProbeNames(), ", ")));
+  return compileLayerProbes({std::string(name)}, arch);
+}
+
+ProbeKernel compileLayerProbes(const std::vector<std::string> &names, const std::string &arch) {
+  std::vector<kernels::LayerProbe> probes;
+  for (const std::string &name : names) {
+    const kernels::LayerProbe *probe = nullptr;
+    for (const kernels::LayerProbe &p : kProbes)
+      if (kernels::toString(p) == name)
+        probe = &p;
+    if (!probe)
+      throw Error(ErrorKind::InvalidArgument,
+                  fmt::format("layer probe: unknown name '{}' (expected one of {})", name,
+                              fmt::join(layerProbeNames(), ", ")));
+    if (std::find(probes.begin(), probes.end(), *probe) != probes.end())
+      throw Error(ErrorKind::InvalidArgument,
+                  fmt::format("layer probe: '{}' asked for twice", name));
+    probes.push_back(*probe);
+  }
+  if (probes.empty())
+    throw Error(ErrorKind::InvalidArgument, "layer probe: no probe named");
+  const std::string what = fmt::format("{}", fmt::join(names, "+"));
   MLIRContext ctx;
   DialectRegistry registry;
   registerKernelDialects(registry);
@@ -58,8 +76,8 @@ ProbeKernel compileLayerProbe(std::string_view name, const std::string &arch) {
     os << d << "\n";
     return success();
   });
-  auto fail = [&](const std::string &what) {
-    throw Error(ErrorKind::Compile, fmt::format("layer probe {} for {}: {}{}{}", name, arch, what,
+  auto fail = [&](const std::string &why) {
+    throw Error(ErrorKind::Compile, fmt::format("layer probe {} for {}: {}{}{}", what, arch, why,
                                                 diagnostics.empty() ? "" : "\n", diagnostics));
   };
 
@@ -67,9 +85,9 @@ ProbeKernel compileLayerProbe(std::string_view name, const std::string &arch) {
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   OpBuilder b(&ctx);
   b.setInsertionPointToEnd(module->getBody());
-  kernels::ProbeShape shape = kernels::probeShape(*probe);
-  auto gpuModule = gpu::GPUModuleOp::create(b, loc, shape.entry + "_gpu");
-  kernels::emitProbe(b, loc, gpuModule, *probe);
+  auto gpuModule = gpu::GPUModuleOp::create(b, loc, "attnjit_probes_gpu");
+  for (kernels::LayerProbe p : probes)
+    kernels::emitProbe(b, loc, gpuModule, p);
   (*module)->setAttr(gpu::GPUDialect::getContainerModuleAttrName(), b.getUnitAttr());
   if (failed(verify(*module)))
     fail("the generated kernel IR does not verify");
@@ -90,11 +108,17 @@ ProbeKernel compileLayerProbe(std::string_view name, const std::string &arch) {
       fail(err);
     k.cubin = std::move(r.cubin);
   }
-  std::vector<ParamKind> kinds;
-  for (const AbiParam &p : shape.params)
-    kinds.push_back(toParamKind(p.type));
-  k.plan = singleTileGridPlan(shape.entry, shape.threads, shape.sharedMemBytes, /*blockRows=*/1,
-                              std::move(kinds));
+  for (kernels::LayerProbe p : probes) {
+    kernels::ProbeShape shape = kernels::probeShape(p);
+    KernelLaunchInfo info;
+    info.entryName = shape.entry;
+    info.threadsPerBlock = shape.threads;
+    info.sharedMemBytes = shape.sharedMemBytes;
+    info.blockRows = 1;
+    for (const AbiParam &param : shape.params)
+      info.params.push_back(toParamKind(param.type));
+    k.plan.kernels.push_back(std::move(info));
+  }
   return k;
 }
 

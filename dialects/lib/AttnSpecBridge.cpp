@@ -65,7 +65,20 @@ Type elementTypeOf(MLIRContext &ctx, DType dtype) {
   return {};
 }
 
-/// Fields common to the three ops.
+/// arch from the nearest `attn.target`, config from the op's `config`.
+template <typename OpTy>
+LogicalResult readTargetAndConfig(OpTy op, AttentionSpec &spec) {
+  spec.arch = attn::AttnDialect::getTargetArch(op).str();
+  if (attn::ConfigAttr config = op.getConfigAttr()) {
+    spec.config.blockM = static_cast<int>(config.getBlockM());
+    spec.config.blockN = static_cast<int>(config.getBlockN());
+    spec.config.numWarps = static_cast<int>(config.getWarps());
+    spec.config.stages = static_cast<int>(config.getStages());
+  }
+  return success();
+}
+
+/// Fields common to the three attention ops.
 template <typename OpTy>
 LogicalResult readCommon(OpTy op, AttentionSpec &spec) {
   MemRefType q = op.getQ().getType();
@@ -82,14 +95,7 @@ LogicalResult readCommon(OpTy op, AttentionSpec &spec) {
   spec.dtype = *dtype;
   spec.causal = op.getCausal();
   spec.returnLse = static_cast<bool>(op.getLse());
-  spec.arch = attn::AttnDialect::getTargetArch(op).str();
-  if (attn::ConfigAttr config = op.getConfigAttr()) {
-    spec.config.blockM = static_cast<int>(config.getBlockM());
-    spec.config.blockN = static_cast<int>(config.getBlockN());
-    spec.config.numWarps = static_cast<int>(config.getWarps());
-    spec.config.stages = static_cast<int>(config.getStages());
-  }
-  return success();
+  return readTargetAndConfig(op, spec);
 }
 
 /// attn.lse_merge: head_dim and dtype from `out`, lse from the lse operand.
@@ -113,14 +119,7 @@ LogicalResult readMerge(attn::LseMergeOp op, AttentionSpec &spec) {
   spec.headDim = static_cast<int>(out.getDimSize(3));
   spec.dtype = *dtype;
   spec.returnLse = static_cast<bool>(op.getLse());
-  spec.arch = attn::AttnDialect::getTargetArch(op).str();
-  if (attn::ConfigAttr config = op.getConfigAttr()) {
-    spec.config.blockM = static_cast<int>(config.getBlockM());
-    spec.config.blockN = static_cast<int>(config.getBlockN());
-    spec.config.numWarps = static_cast<int>(config.getWarps());
-    spec.config.stages = static_cast<int>(config.getStages());
-  }
-  return success();
+  return readTargetAndConfig(op, spec);
 }
 
 } // namespace

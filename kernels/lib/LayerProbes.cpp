@@ -24,7 +24,7 @@ WgmmaOperand probeOperand(LayerProbe p) {
   case LayerProbe::WgmmaBF16: return WgmmaOperand::BF16;
   case LayerProbe::WgmmaS8: return WgmmaOperand::S8;
   case LayerProbe::WgmmaE4M3: return WgmmaOperand::E4M3;
-  case LayerProbe::TmaRoundTrip: break;
+  default: break;
   }
   llvm_unreachable("not a wgmma probe");
 }
@@ -43,10 +43,12 @@ public:
     bindDynamicSmem(smem);
     tid = threadIdX();
     isThread0 = cmpi(arith::CmpIPredicate::eq, tid, ci32(0));
-    if (probe == LayerProbe::TmaRoundTrip)
-      emitTmaRoundTrip();
-    else
-      emitWgmma();
+    switch (probe) {
+    case LayerProbe::TmaRoundTrip: emitTmaRoundTrip(); break;
+    case LayerProbe::TensorMapEcho: emitTensorMapEcho(); break;
+    case LayerProbe::ClusterRank: emitClusterRank(); break;
+    default: emitWgmma(); break;
+    }
     gpu::ReturnOp::create(b, loc);
   }
 
@@ -86,6 +88,37 @@ private:
       sm90.tmaStore(fn.arg("out"), box, {ci32(0), ci32(0)});
       sm90.bulkCommit();
       sm90.bulkWait(0);
+    });
+  }
+
+  /// Stores the i32 `v` at byte `off` of `base` (global).
+  void store32(Value base, int64_t off, Value v) {
+    LLVM::StoreOp::create(b, loc, v, gepG(base, ci64(off)), 4);
+  }
+
+  void emitTensorMapEcho() {
+    Value first = arith::AndIOp::create(
+        b, loc, isThread0,
+        cmpi(arith::CmpIPredicate::eq, blockId(gpu::Dimension::x), ci32(0)));
+    ifThen(first, [&] {
+      Value map = fn.arg("map"), out = fn.arg("out");
+      for (int w = 0; w < 16; ++w) {
+        Value src = LLVM::GEPOp::create(b, loc, map.getType(), i8, map, ValueRange{ci64(8 * w)});
+        Value word = LLVM::LoadOp::create(b, loc, i64, src, 8);
+        LLVM::StoreOp::create(b, loc, word, gepG(out, ci64(8 * w)), 8);
+      }
+      store32(out, 128, fn.arg("tag"));
+    });
+  }
+
+  void emitClusterRank() {
+    ifThen(isThread0, [&] {
+      Value out = fn.arg("out");
+      Value tag = LLVM::LoadOp::create(b, loc, i32, gepG(out, ci64(128)), 4);
+      Value row = gepG(out, ext64(add(ci32(256), mul(blockId(gpu::Dimension::x), ci32(16)))));
+      store32(row, 0, sm90.clusterRank());
+      store32(row, 4, sm90.clusterSize());
+      store32(row, 8, tag);
     });
   }
 
@@ -147,6 +180,8 @@ std::string_view toString(LayerProbe p) {
   case LayerProbe::WgmmaBF16: return "wgmma_bf16";
   case LayerProbe::WgmmaS8: return "wgmma_s8";
   case LayerProbe::WgmmaE4M3: return "wgmma_e4m3";
+  case LayerProbe::TensorMapEcho: return "tensormap_echo";
+  case LayerProbe::ClusterRank: return "cluster_rank";
   }
   return "?";
 }
@@ -155,7 +190,13 @@ ProbeShape probeShape(LayerProbe p) {
   ProbeShape s;
   s.entry = "attnjit_probe_" + std::string(toString(p));
   s.threads = kThreads;
-  if (p == LayerProbe::TmaRoundTrip) {
+  if (p == LayerProbe::TensorMapEcho || p == LayerProbe::ClusterRank) {
+    s.threads = 32;
+    if (p == LayerProbe::TensorMapEcho)
+      s.params = {{"map", AbiType::TensorMap}, {"out", AbiType::Ptr}, {"tag", AbiType::I32}};
+    else
+      s.params = {{"out", AbiType::Ptr}};
+  } else if (p == LayerProbe::TmaRoundTrip) {
     s.sharedMemBytes = kBoxBytes + 8;
     s.params = {{"in", AbiType::TensorMap},
                 {"out", AbiType::TensorMap},

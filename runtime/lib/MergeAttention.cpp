@@ -82,20 +82,14 @@ void validateMergeArgs(const TensorView &parts, const TensorView &partsLse, cons
   if (D > 256)
     throw Error(ErrorKind::Unsupported,
                 fmt::format("parts.shape[4] (head_dim): merge supports 1..256, got {}", D));
-  const int64_t wantLse[] = {P, B, H, S};
-  for (int d = 0; d < 4; ++d)
-    if (partsLse.size(d) != wantLse[d])
-      invalid(fmt::format("parts_lse.shape: expected {} ([parts, batch, heads, seqlen] of "
-                          "parts {}), got {}",
-                          fmt::format("[{}]", fmt::join(wantLse, ", ")), shapeText(parts),
-                          shapeText(partsLse)));
-  const int64_t wantOut[] = {B, S, H, D};
-  for (int d = 0; d < 4; ++d)
-    if (out.size(d) != wantOut[d])
-      invalid(fmt::format("out.shape: expected {} ([batch, seqlen, heads, head_dim] of parts "
-                          "{}), got {}",
-                          fmt::format("[{}]", fmt::join(wantOut, ", ")), shapeText(parts),
-                          shapeText(out)));
+  auto requireShape = [&](const char *name, const TensorView &t, std::vector<int64_t> want,
+                          const char *dims) {
+    if (t.shape() != want)
+      invalid(fmt::format("{}.shape: expected [{}] ({} of parts {}), got {}", name,
+                          fmt::join(want, ", "), dims, shapeText(parts), shapeText(t)));
+  };
+  requireShape("parts_lse", partsLse, {P, B, H, S}, "[parts, batch, heads, seqlen]");
+  requireShape("out", out, {B, S, H, D}, "[batch, seqlen, heads, head_dim]");
   if (H > 65535 || B > 65535)
     invalid(fmt::format("parts.shape: heads and batch must be at most 65535 (grid y and z), "
                         "got heads {} and batch {}",

@@ -25,8 +25,15 @@ TEST_CASE("layer probes compile to PTX with their instructions", "[compile][laye
     size_t entry = ptx.find(".entry");
     INFO("entry: " << (entry == std::string::npos ? ptx.substr(0, 400) : ptx.substr(entry, 400)));
     CHECK(ptx.find(".target sm_90a") != std::string::npos);
+    if (name == "cluster_rank") {
+      CHECK(ptx.find("%cluster_ctarank") != std::string::npos);
+      CHECK(ptx.find("%cluster_nctarank") != std::string::npos);
+      continue;
+    }
     CHECK(ptx.find(".param .align 64 .b8 " + k.plan.kernels[0].entryName + "_param_0[128]") !=
           std::string::npos);
+    if (name == "tensormap_echo")
+      continue;
     CHECK(ptx.find("cp.async.bulk.tensor.2d") != std::string::npos);
     CHECK(ptx.find("mbarrier.init") != std::string::npos);
     CHECK(ptx.find("mbarrier.try_wait.parity") != std::string::npos);
@@ -43,4 +50,11 @@ TEST_CASE("layer probes compile to PTX with their instructions", "[compile][laye
     }
   }
   CHECK_THROWS_AS(compileLayerProbe("tma_sideways", "sm_90a"), Error);
+  CHECK_THROWS_AS(compileLayerProbes({"cluster_rank", "cluster_rank"}, "sm_90a"), Error);
+  // Several probes share one module, one plan kernel each, in order.
+  ProbeKernel two = compileLayerProbes({"tensormap_echo", "cluster_rank"}, "sm_90a");
+  REQUIRE(two.plan.kernels.size() == 2);
+  CHECK(two.plan.kernels[0].entryName == "attnjit_probe_tensormap_echo");
+  CHECK(two.plan.kernels[1].entryName == "attnjit_probe_cluster_rank");
+  CHECK(two.ptx.find(".entry attnjit_probe_cluster_rank") != std::string::npos);
 }

@@ -18,16 +18,21 @@
 namespace attnjit {
 
 struct ProbeKernel {
-  LaunchPlan plan; ///< one kernel: one CTA (TileGrid over one row), its params
+  /// One kernel per probe, in the order asked: TileGrid of one row per CTA
+  /// (LaunchDims.rows = CTAs), no cluster; tests may change the grid policy.
+  LaunchPlan plan;
   std::string ptx;
   std::vector<uint8_t> cubin; ///< empty when ptxas was not found
 };
 
-/// Names: tma_roundtrip, wgmma_f16, wgmma_bf16, wgmma_s8, wgmma_e4m3.
+/// Names: tma_roundtrip, wgmma_f16, wgmma_bf16, wgmma_s8, wgmma_e4m3,
+/// tensormap_echo, cluster_rank.
 std::vector<std::string> layerProbeNames();
-/// Compiles the probe `name` for `arch` (sm_90a for all of today's probes).
-/// Throws Error(InvalidArgument) for an unknown name, Error(Compile) when a
-/// stage fails.
+/// Compiles the probes `names` into one module for `arch` (sm_90a for all of
+/// today's probes). Throws Error(InvalidArgument) for an unknown or repeated
+/// name, Error(Compile) when a stage fails.
+ProbeKernel compileLayerProbes(const std::vector<std::string> &names, const std::string &arch);
+/// The same for one probe.
 ProbeKernel compileLayerProbe(std::string_view name, const std::string &arch);
 
 } // namespace attnjit

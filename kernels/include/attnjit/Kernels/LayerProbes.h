@@ -12,6 +12,12 @@
 //     TMA-loaded (128B swizzle, K = 128 bytes: 64 f16/bf16 or 128 s8/e4m3),
 //     four wgmma steps over K with shared-memory descriptors, D (fp32, s32 for
 //     s8) stored from the accumulator fragment (Fragments.h).
+//   - TensorMapEcho: thread 0 of CTA 0 copies the 16 words of its by-value
+//     CUtensorMap parameter and an i32 tag to `out` (the parameter reaches
+//     the kernel intact).
+//   - ClusterRank: thread 0 of each CTA writes (cluster rank, CTAs per
+//     cluster, the tag at out + 128) at out + 256 + 16 * blockIdx.x (cluster
+//     launches; reading the tag shows the plan's kernels ran in order).
 // They are test kernels, not recipes: no spec, no cache.
 //
 //===----------------------------------------------------------------------===//
@@ -34,7 +40,15 @@ class GPUModuleOp;
 
 namespace attnjit::kernels {
 
-enum class LayerProbe { TmaRoundTrip, WgmmaF16, WgmmaBF16, WgmmaS8, WgmmaE4M3 };
+enum class LayerProbe {
+  TmaRoundTrip,
+  WgmmaF16,
+  WgmmaBF16,
+  WgmmaS8,
+  WgmmaE4M3,
+  TensorMapEcho,
+  ClusterRank
+};
 
 std::string_view toString(LayerProbe p);
 

@@ -88,6 +88,9 @@ public:
   mlir::Value electOne();
   /// This CTA's id within its cluster (i32), along x.
   mlir::Value clusterCtaIdX();
+  /// This CTA's rank in its cluster and the cluster's CTA count (i32).
+  mlir::Value clusterRank();
+  mlir::Value clusterSize();
 
 private:
   KernelBuilder &kb;
