@@ -31,7 +31,8 @@ constexpr kernels::LayerProbe kProbes[] = {
     kernels::LayerProbe::TmaRoundTrip, kernels::LayerProbe::WgmmaF16,
     kernels::LayerProbe::WgmmaBF16, kernels::LayerProbe::WgmmaS8,
     kernels::LayerProbe::WgmmaE4M3, kernels::LayerProbe::TensorMapEcho,
-    kernels::LayerProbe::ClusterRank};
+    kernels::LayerProbe::ClusterRank, kernels::LayerProbe::MmaSyncS8,
+    kernels::LayerProbe::MmaSyncE4M3};
 } // namespace
 
 std::vector<std::string> layerProbeNames() {

@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Compiler/PTXEmission.h"
+#include "attnjit/Kernels/KernelBuilder.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Target/LLVMIR/Export.h"
@@ -50,13 +51,20 @@ static void initNVPTX() {
 }
 
 /// PTX ISA version for an arch: 8.0 covers sm_80..sm_90a and is accepted by the
-/// CUDA 12.x/13.x drivers and ptxas.
-static std::string ptxFeatures(const std::string &arch) {
+/// CUDA 12.x/13.x drivers and ptxas; a module whose instructions need a newer
+/// ISA says so (kMinPtxVersionAttr, e.g. 84 for fp8 mma.sync) and gets that.
+static std::string ptxFeatures(const std::string &arch, int minVersion) {
   (void)arch;
-  return "+ptx80";
+  return "+ptx" + std::to_string(std::max(80, minVersion));
+}
+
+static int minPtxVersion(mlir::gpu::GPUModuleOp module) {
+  auto attr = module->getAttrOfType<mlir::IntegerAttr>(kernels::kMinPtxVersionAttr);
+  return attr ? static_cast<int>(attr.getInt()) : 0;
 }
 
 static std::unique_ptr<llvm::TargetMachine> makeTargetMachine(const std::string &arch,
+                                                              int minVersion,
                                                               std::string &error) {
   initNVPTX();
   llvm::Triple triple("nvptx64-nvidia-cuda");
@@ -65,7 +73,7 @@ static std::unique_ptr<llvm::TargetMachine> makeTargetMachine(const std::string 
     return nullptr;
   llvm::TargetOptions options;
   std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
-      triple, arch, ptxFeatures(arch), options, std::nullopt, std::nullopt,
+      triple, arch, ptxFeatures(arch, minVersion), options, std::nullopt, std::nullopt,
       llvm::CodeGenOptLevel::Aggressive));
   if (!tm)
     error = "cannot create an NVPTX target machine for " + arch;
@@ -116,7 +124,7 @@ struct TargetModule {
   std::unique_ptr<llvm::Module> module;
 
   bool init(mlir::gpu::GPUModuleOp gpuModule, const std::string &arch, std::string &error) {
-    tm = makeTargetMachine(arch, error);
+    tm = makeTargetMachine(arch, minPtxVersion(gpuModule), error);
     if (!tm)
       return false;
     module = translate(gpuModule, llvmCtx, *tm, error);

@@ -113,6 +113,17 @@ Value KernelBuilder::shflIdx(Value v, Value srcLane) {
       .getResult();
 }
 
+void KernelBuilder::requirePtxVersion(int version) {
+  Operation *scope = b.getInsertionBlock()->getParentOp();
+  auto module = isa<gpu::GPUModuleOp>(scope) ? cast<gpu::GPUModuleOp>(scope)
+                                             : scope->getParentOfType<gpu::GPUModuleOp>();
+  if (!module)
+    llvm::report_fatal_error("requirePtxVersion: not inside a gpu.module");
+  auto current = module->getAttrOfType<IntegerAttr>(kMinPtxVersionAttr);
+  if (!current || current.getInt() < version)
+    module->setAttr(kMinPtxVersionAttr, b.getI32IntegerAttr(version));
+}
+
 Value KernelBuilder::voteAny(Value pred) {
   return NVVM::VoteSyncOp::create(b, loc, i1, ci32(-1), pred, NVVM::VoteSyncKind::any);
 }

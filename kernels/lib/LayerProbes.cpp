@@ -6,6 +6,7 @@
 #include "attnjit/Kernels/LayerProbes.h"
 #include "attnjit/Kernels/Fragments.h"
 #include "attnjit/Kernels/SharedLayout.h"
+#include "attnjit/Kernels/Sm80Instructions.h"
 #include "attnjit/Kernels/Sm90Instructions.h"
 
 #include "llvm/Support/ErrorHandling.h"
@@ -47,6 +48,8 @@ public:
     case LayerProbe::TmaRoundTrip: emitTmaRoundTrip(); break;
     case LayerProbe::TensorMapEcho: emitTensorMapEcho(); break;
     case LayerProbe::ClusterRank: emitClusterRank(); break;
+    case LayerProbe::MmaSyncS8: emitMmaSync(MmaOperand::S8); break;
+    case LayerProbe::MmaSyncE4M3: emitMmaSync(MmaOperand::E4M3); break;
     default: emitWgmma(); break;
     }
     gpu::ReturnOp::create(b, loc);
@@ -122,6 +125,30 @@ private:
     });
   }
 
+  /// m16n8k32 with 8-bit operands: lane (g, t) = (lane / 4, lane % 4) holds
+  /// A rows g and g + 8, bytes 4t..4t+3 and 16 + 4t..; B column g, the same
+  /// bytes; C rows g and g + 8, columns 2t and 2t + 1.
+  void emitMmaSync(MmaOperand type) {
+    Sm80Instructions sm80(*this);
+    Value lane = andi(tid, 31), g = shrui(lane, 2), t = andi(lane, 3);
+    auto word = [&](const char *ptr, Value row, int k0) {
+      Value off = add(mul(row, ci32(kProbeMmaK)), add(ci32(k0), mul(t, ci32(4))));
+      return LLVM::LoadOp::create(b, loc, i32, gepG(fn.arg(ptr), ext64(off)), 4).getResult();
+    };
+    Value g8 = add(g, ci32(8));
+    SmallVector<Value> a = {word("a", g, 0), word("a", g8, 0), word("a", g, 16), word("a", g8, 16)};
+    SmallVector<Value> bb = {word("b", g, 0), word("b", g, 16)};
+    const bool isInt = type == MmaOperand::S8;
+    SmallVector<Value> c(4, isInt ? ci32(0) : cf32(0.0));
+    sm80.mma(type, a, bb, c);
+    for (int i = 0; i < 4; ++i) {
+      Value row = i < 2 ? g : g8;
+      Value col = add(mul(t, ci32(2)), ci32(i % 2));
+      Value off = mul(add(mul(row, ci32(kProbeMmaN)), col), ci32(4));
+      LLVM::StoreOp::create(b, loc, c[i], gepG(fn.arg("d"), ext64(off)), 4);
+    }
+  }
+
   void emitWgmma() {
     const WgmmaOperand type = probeOperand(probe);
     const bool isInt = type == WgmmaOperand::S8;
@@ -182,6 +209,8 @@ std::string_view toString(LayerProbe p) {
   case LayerProbe::WgmmaE4M3: return "wgmma_e4m3";
   case LayerProbe::TensorMapEcho: return "tensormap_echo";
   case LayerProbe::ClusterRank: return "cluster_rank";
+  case LayerProbe::MmaSyncS8: return "mma_sync_s8";
+  case LayerProbe::MmaSyncE4M3: return "mma_sync_e4m3";
   }
   return "?";
 }
@@ -190,7 +219,10 @@ ProbeShape probeShape(LayerProbe p) {
   ProbeShape s;
   s.entry = "attnjit_probe_" + std::string(toString(p));
   s.threads = kThreads;
-  if (p == LayerProbe::TensorMapEcho || p == LayerProbe::ClusterRank) {
+  if (p == LayerProbe::MmaSyncS8 || p == LayerProbe::MmaSyncE4M3) {
+    s.threads = 32;
+    s.params = {{"a", AbiType::Ptr}, {"b", AbiType::Ptr}, {"d", AbiType::Ptr}};
+  } else if (p == LayerProbe::TensorMapEcho || p == LayerProbe::ClusterRank) {
     s.threads = 32;
     if (p == LayerProbe::TensorMapEcho)
       s.params = {{"map", AbiType::TensorMap}, {"out", AbiType::Ptr}, {"tag", AbiType::I32}};

@@ -46,7 +46,8 @@ void Sm80Instructions::mma(MmaOperand type, ArrayRef<Value> a, ArrayRef<Value> b
   if (type == MmaOperand::E4M3) {
     // NVVM's mma.sync has no fp8 form for sm_89/sm_90 (only the sparse and
     // block-scaled ones), so this one instruction is inline asm, as NVVM
-    // itself lowers such instructions.
+    // itself lowers such instructions. PTX has it from ISA 8.4.
+    kb.requirePtxVersion(84);
     auto resTy = LLVM::LLVMStructType::getLiteral(kb.ctx, {kb.f32, kb.f32, kb.f32, kb.f32});
     SmallVector<Value> operands(a.begin(), a.end());
     operands.append(bb.begin(), bb.end());

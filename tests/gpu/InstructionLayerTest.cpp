@@ -7,7 +7,8 @@
 //  - a TMA round trip with a box that crosses the tensor's bounds (zero fill),
 //    read back through SharedLayout's swizzle and written again by TMA;
 //  - one warpgroup's wgmma tile product for f16, bf16, s8 and e4m3 operands,
-//    against float64 (s8 exactly).
+//    against float64 (s8 exactly);
+//  - the sm_80 layer's 8-bit mma.sync (m16n8k32 s8 and e4m3) against float64.
 //
 //===----------------------------------------------------------------------===//
 #include <catch2/catch.hpp>
@@ -33,10 +34,11 @@ using kernels::kProbeN;
 
 namespace {
 
-/// Probes are served for sage specs whose stages field is 90 + the probe's
-/// index (no Sage recipe exists yet, and no real config has 90+ stages), so
-/// they load and launch through the runtime's plan path like any kernel.
-constexpr int kProbeStagesBase = 90;
+/// Probes are served for sage specs whose stages field is 200 + the probe's
+/// index (no Sage recipe exists yet, no real config has that many stages, and
+/// main.cpp's and LaunchPlanGpuTest's test kernels use 97 and 98), so they load
+/// and launch through the runtime's plan path like any kernel.
+constexpr int kProbeStagesBase = 200;
 
 struct ProbeProvider : KernelProvider {
   std::map<int, std::shared_ptr<CompiledKernel>> kernels;
@@ -254,6 +256,79 @@ TEST_CASE("sm_90a layer: one warpgroup's wgmma tile product", "[gpu][layer][wgmm
         // FP8 GEMMs), hence the looser bound for e4m3.
         CHECK(acc.relativeL2 < (name == "wgmma_e4m3" ? 2e-3 : 1e-5));
         CHECK(acc.cosine > 0.99999);
+      }
+    }
+  }
+}
+
+TEST_CASE("sm_80 layer: 8-bit mma.sync m16n8k32 (s8, e4m3)", "[gpu][layer][mma]") {
+  const DeviceInfo &info = deviceInfo(0);
+  if (info.computeCapability < 89) {
+    WARN("skipped: e4m3 mma.sync needs sm_89, device 0 is " << info.arch);
+    return;
+  }
+  if (!needsSm90a()) // the probes are compiled for sm_90a
+    return;
+  using kernels::kProbeMmaK;
+  using kernels::kProbeMmaM;
+  using kernels::kProbeMmaN;
+  ProviderScope scope;
+  Stream stream;
+  for (const char *probe : {"mma_sync_s8", "mma_sync_e4m3"}) {
+    SECTION(probe) {
+      const std::string name = probe;
+      const LoadedKernel &lk = loadProbe(*scope.provider, name, stream);
+      const bool isInt = name == "mma_sync_s8";
+      std::vector<double> a(size_t(kProbeMmaM) * kProbeMmaK), b(size_t(kProbeMmaN) * kProbeMmaK);
+      std::vector<uint8_t> aBytes(a.size()), bBytes(b.size());
+      auto fill = [&](std::vector<double> &vals, std::vector<uint8_t> &bytes, uint64_t seed) {
+        std::vector<float> r = randomUniform(vals.size(), seed, 0.0f, 1.0f);
+        for (size_t i = 0; i < vals.size(); ++i) {
+          uint8_t q = uint8_t(uint32_t(r[i] * 255.99f));
+          if (isInt) {
+            vals[i] = double(int8_t(q));
+          } else {
+            if ((q & 0x7f) == 0x7f)
+              q ^= 1; // not NaN
+            if (((q >> 3) & 15) > 11)
+              q &= 0xdf; // |x| <= 30
+            vals[i] = decodeE4M3(q);
+          }
+          bytes[i] = q;
+        }
+      };
+      fill(a, aBytes, 31);
+      fill(b, bBytes, 32);
+      DeviceBuffer dA = upload(aBytes), dB = upload(bBytes);
+      DeviceBuffer dD = poisonedBuffer(size_t(kProbeMmaM) * kProbeMmaN * 4);
+      KernelParamPack p(lk.kernel->plan.kernels[0]);
+      p.setPtr(0, dA.data());
+      p.setPtr(1, dB.data());
+      p.setPtr(2, dD.data());
+      KernelRuntime::instance().launch(lk, 0, p, LaunchDims{1, 1, 1}, stream);
+      stream.sync();
+      std::vector<double> ref(size_t(kProbeMmaM) * kProbeMmaN);
+      for (int i = 0; i < kProbeMmaM; ++i)
+        for (int j = 0; j < kProbeMmaN; ++j) {
+          double s = 0;
+          for (int k = 0; k < kProbeMmaK; ++k)
+            s += a[size_t(i) * kProbeMmaK + k] * b[size_t(j) * kProbeMmaK + k];
+          ref[size_t(i) * kProbeMmaN + j] = s;
+        }
+      if (isInt) {
+        std::vector<int32_t> d = download<int32_t>(dD);
+        int64_t wrong = 0;
+        for (size_t i = 0; i < d.size(); ++i)
+          if (double(d[i]) != ref[i] && wrong++ < 5)
+            UNSCOPED_INFO("d[" << i << "] = " << d[i] << ", want " << ref[i]);
+        CHECK(wrong == 0);
+      } else {
+        std::vector<float> d = download<float>(dD);
+        Accuracy acc = compareToReference(ref, d);
+        INFO(name << ": " << acc.str());
+        CHECK(acc.nonFinite == 0);
+        CHECK(acc.relativeL2 < 2e-3);
+        CHECK(acc.cosine > 0.9999);
       }
     }
   }

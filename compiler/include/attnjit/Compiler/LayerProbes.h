@@ -26,7 +26,7 @@ struct ProbeKernel {
 };
 
 /// Names: tma_roundtrip, wgmma_f16, wgmma_bf16, wgmma_s8, wgmma_e4m3,
-/// tensormap_echo, cluster_rank.
+/// tensormap_echo, cluster_rank, mma_sync_s8, mma_sync_e4m3.
 std::vector<std::string> layerProbeNames();
 /// Compiles the probes `names` into one module for `arch` (sm_90a for all of
 /// today's probes). Throws Error(InvalidArgument) for an unknown or repeated

@@ -35,6 +35,11 @@ namespace attnjit::kernels {
 /// GPU-to-NVVM lowering.
 inline constexpr llvm::StringLiteral kTensorMapArgsAttr = "attnjit.tensor_map_args";
 
+/// gpu.module attribute: the lowest PTX ISA version (e.g. 84 for 8.4) an
+/// instruction in the module needs; PTX emission targets at least that (8.0
+/// otherwise).
+inline constexpr llvm::StringLiteral kMinPtxVersionAttr = "attnjit.min_ptx_version";
+
 /// A kernel function under construction: its entry block arguments by ABI name.
 struct KernelFunction {
   mutable mlir::gpu::GPUFuncOp func;
@@ -137,6 +142,10 @@ public:
   mlir::Value shflIdx(mlir::Value v, mlir::Value srcLane);
   /// vote.any over the full warp (warp-uniform i1).
   mlir::Value voteAny(mlir::Value pred);
+
+  /// Records that the kernel being built needs PTX ISA `version` (e.g. 84) or
+  /// newer, on the enclosing gpu.module (kMinPtxVersionAttr).
+  void requirePtxVersion(int version);
 
   //--- control flow -----------------------------------------------------------//
   /// Emits `scf.if cond` and runs `body` inside its then-block.

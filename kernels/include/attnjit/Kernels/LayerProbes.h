@@ -18,6 +18,9 @@
 //   - ClusterRank: thread 0 of each CTA writes (cluster rank, CTAs per
 //     cluster, the tag at out + 128) at out + 256 + 16 * blockIdx.x (cluster
 //     launches; reading the tag shows the plan's kernels ran in order).
+//   - MmaSync*: the sm_80 layer's 8-bit mma.sync (m16n8k32, s8 and e4m3):
+//     one warp's D[16 x 8] = A[16 x 32] B[8 x 32]^T, fragments loaded from
+//     global memory in the instruction's documented layout.
 // They are test kernels, not recipes: no spec, no cache.
 //
 //===----------------------------------------------------------------------===//
@@ -47,7 +50,9 @@ enum class LayerProbe {
   WgmmaS8,
   WgmmaE4M3,
   TensorMapEcho,
-  ClusterRank
+  ClusterRank,
+  MmaSyncS8,
+  MmaSyncE4M3
 };
 
 std::string_view toString(LayerProbe p);
@@ -71,6 +76,7 @@ void emitProbe(mlir::OpBuilder &b, mlir::Location loc, mlir::gpu::GPUModuleOp mo
 inline constexpr int kProbeBoxRows = 64;     ///< rows of every box (A, B, the round trip)
 inline constexpr int kProbeBoxRowBytes = 128; ///< one 128B-swizzle row
 inline constexpr int kProbeN = 64;           ///< wgmma N
+inline constexpr int kProbeMmaM = 16, kProbeMmaN = 8, kProbeMmaK = 32; ///< m16n8k32
 
 } // namespace attnjit::kernels
 
