@@ -78,21 +78,27 @@ LogicalResult readTargetAndConfig(OpTy op, AttentionSpec &spec) {
   return success();
 }
 
+/// head_dim and dtype from the rank-4 memref `type` of operand `name`.
+LogicalResult readHeadDimAndDType(Operation *op, StringRef name, MemRefType type,
+                                  AttentionSpec &spec) {
+  if (type.getRank() != 4 || type.isDynamicDim(3))
+    return op->emitOpError() << "cannot read a spec: '" << name
+                             << "' must be a rank-4 memref with a static head_dim, got " << type;
+  std::optional<DType> dtype = dtypeOf(type.getElementType());
+  if (!dtype)
+    return op->emitOpError() << "cannot read a spec: element type of '" << name
+                             << "' must be f16, bf16, f32, i1, i8 or f8E4M3FN, got "
+                             << type.getElementType();
+  spec.headDim = static_cast<int>(type.getDimSize(3));
+  spec.dtype = *dtype;
+  return success();
+}
+
 /// Fields common to the three attention ops.
 template <typename OpTy>
 LogicalResult readCommon(OpTy op, AttentionSpec &spec) {
-  MemRefType q = op.getQ().getType();
-  if (q.getRank() != 4 || q.isDynamicDim(3))
-    return op.emitOpError() << "cannot read a spec: 'q' must be a rank-4 memref with a "
-                               "static head_dim, got "
-                            << q;
-  std::optional<DType> dtype = dtypeOf(q.getElementType());
-  if (!dtype)
-    return op.emitOpError() << "cannot read a spec: element type of 'q' must be f16, "
-                               "bf16, f32, i1, i8 or f8E4M3FN, got "
-                            << q.getElementType();
-  spec.headDim = static_cast<int>(q.getDimSize(3));
-  spec.dtype = *dtype;
+  if (failed(readHeadDimAndDType(op, "q", op.getQ().getType(), spec)))
+    return failure();
   spec.causal = op.getCausal();
   spec.returnLse = static_cast<bool>(op.getLse());
   return readTargetAndConfig(op, spec);
@@ -103,21 +109,12 @@ LogicalResult readMerge(attn::LseMergeOp op, AttentionSpec &spec) {
   spec.variant = Variant::Merge;
   MemRefType out = op.getOut().getType();
   auto parts = cast<MemRefType>(op.getPartialOut().getType());
-  if (out.getRank() != 4 || out.isDynamicDim(3))
-    return op.emitOpError() << "cannot read a spec: 'out' must be a rank-4 memref with a "
-                               "static head_dim, got "
-                            << out;
-  std::optional<DType> dtype = dtypeOf(out.getElementType());
-  if (!dtype)
-    return op.emitOpError() << "cannot read a spec: element type of 'out' must be f16, bf16 "
-                               "or f32, got "
-                            << out.getElementType();
+  if (failed(readHeadDimAndDType(op, "out", out, spec)))
+    return failure();
   if (parts.getElementType() != out.getElementType())
     return op.emitOpError() << "cannot read a spec: the merge recipe reads 'partial_out' in "
                                "the element type of 'out' ("
                             << out.getElementType() << "), got " << parts.getElementType();
-  spec.headDim = static_cast<int>(out.getDimSize(3));
-  spec.dtype = *dtype;
   spec.returnLse = static_cast<bool>(op.getLse());
   return readTargetAndConfig(op, spec);
 }

@@ -117,6 +117,41 @@ double decodeE4M3(uint8_t b) {
   return sign ? -v : v;
 }
 
+/// float64 D[M x N] = A[M x K] B[N x K]^T.
+std::vector<double> referenceProduct(const std::vector<double> &a, const std::vector<double> &b,
+                                     int M, int N, int K) {
+  std::vector<double> ref(size_t(M) * N);
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) {
+      double s = 0;
+      for (int k = 0; k < K; ++k)
+        s += a[size_t(i) * K + k] * b[size_t(j) * K + k];
+      ref[size_t(i) * N + j] = s;
+    }
+  return ref;
+}
+
+/// Checks the probe's product in `dD` against `ref`: s32 exactly, fp32 within
+/// `bound` (relative L2) and cosine 0.9999.
+void checkProduct(const std::string &name, bool isInt, const std::vector<double> &ref,
+                  const DeviceBuffer &dD, double bound) {
+  if (isInt) {
+    std::vector<int32_t> d = download<int32_t>(dD);
+    int64_t wrong = 0;
+    for (size_t i = 0; i < d.size(); ++i)
+      if (double(d[i]) != ref[i] && wrong++ < 5)
+        UNSCOPED_INFO(name << ": d[" << i << "] = " << d[i] << ", want " << ref[i]);
+    CHECK(wrong == 0);
+    return;
+  }
+  std::vector<float> d = download<float>(dD);
+  Accuracy acc = compareToReference(ref, d);
+  INFO(name << ": " << acc.str());
+  CHECK(acc.nonFinite == 0);
+  CHECK(acc.relativeL2 < bound);
+  CHECK(acc.cosine > 0.9999);
+}
+
 } // namespace
 
 TEST_CASE("sm_90a layer: TMA round trip with zero-filled out-of-bounds box", "[gpu][layer][tma]") {
@@ -231,32 +266,11 @@ TEST_CASE("sm_90a layer: one warpgroup's wgmma tile product", "[gpu][layer][wgmm
       KernelRuntime::instance().launch(lk, 0, p, LaunchDims{1, 1, 1}, stream);
       stream.sync();
 
-      std::vector<double> ref(size_t(kProbeBoxRows) * kProbeN);
-      for (int i = 0; i < kProbeBoxRows; ++i)
-        for (int j = 0; j < kProbeN; ++j) {
-          double s = 0;
-          for (int k = 0; k < K; ++k)
-            s += a[size_t(i) * K + k] * b[size_t(j) * K + k];
-          ref[size_t(i) * kProbeN + j] = s;
-        }
-      if (name == "wgmma_s8") {
-        std::vector<int32_t> d = download<int32_t>(dD);
-        int64_t wrong = 0;
-        for (size_t i = 0; i < d.size(); ++i)
-          if (double(d[i]) != ref[i] && wrong++ < 5)
-            UNSCOPED_INFO("d[" << i << "] = " << d[i] << ", want " << ref[i]);
-        CHECK(wrong == 0);
-      } else {
-        std::vector<float> d = download<float>(dD);
-        Accuracy acc = compareToReference(ref, d);
-        INFO(name << ": relative L2 " << acc.str());
-        CHECK(acc.nonFinite == 0);
-        // f16/bf16 products accumulate in fp32. Hopper's fp8 tensor cores keep
-        // fewer accumulator bits (about 14 mantissa bits were reported for
-        // FP8 GEMMs), hence the looser bound for e4m3.
-        CHECK(acc.relativeL2 < (name == "wgmma_e4m3" ? 2e-3 : 1e-5));
-        CHECK(acc.cosine > 0.99999);
-      }
+      // f16/bf16 products accumulate in fp32. Hopper's fp8 tensor cores keep
+      // fewer accumulator bits (about 14 mantissa bits were reported for FP8
+      // GEMMs), hence the looser bound for e4m3.
+      checkProduct(name, name == "wgmma_s8", referenceProduct(a, b, kProbeBoxRows, kProbeN, K),
+                   dD, name == "wgmma_e4m3" ? 2e-3 : 1e-5);
     }
   }
 }
@@ -307,29 +321,8 @@ TEST_CASE("sm_80 layer: 8-bit mma.sync m16n8k32 (s8, e4m3)", "[gpu][layer][mma]"
       p.setPtr(2, dD.data());
       KernelRuntime::instance().launch(lk, 0, p, LaunchDims{1, 1, 1}, stream);
       stream.sync();
-      std::vector<double> ref(size_t(kProbeMmaM) * kProbeMmaN);
-      for (int i = 0; i < kProbeMmaM; ++i)
-        for (int j = 0; j < kProbeMmaN; ++j) {
-          double s = 0;
-          for (int k = 0; k < kProbeMmaK; ++k)
-            s += a[size_t(i) * kProbeMmaK + k] * b[size_t(j) * kProbeMmaK + k];
-          ref[size_t(i) * kProbeMmaN + j] = s;
-        }
-      if (isInt) {
-        std::vector<int32_t> d = download<int32_t>(dD);
-        int64_t wrong = 0;
-        for (size_t i = 0; i < d.size(); ++i)
-          if (double(d[i]) != ref[i] && wrong++ < 5)
-            UNSCOPED_INFO("d[" << i << "] = " << d[i] << ", want " << ref[i]);
-        CHECK(wrong == 0);
-      } else {
-        std::vector<float> d = download<float>(dD);
-        Accuracy acc = compareToReference(ref, d);
-        INFO(name << ": " << acc.str());
-        CHECK(acc.nonFinite == 0);
-        CHECK(acc.relativeL2 < 2e-3);
-        CHECK(acc.cosine > 0.9999);
-      }
+      checkProduct(name, isInt, referenceProduct(a, b, kProbeMmaM, kProbeMmaN, kProbeMmaK), dD,
+                   2e-3);
     }
   }
 }
