@@ -159,6 +159,18 @@ FailureOr<AttentionSpec> specFromOp(Operation *op) {
   return spec;
 }
 
+/// Appends func.func @<spec.kernelName()>(argTypes) to `module` and leaves the
+/// builder at the start of its body; returns the arguments.
+static ValueRange addHostFunction(OpBuilder &builder, ModuleOp module, Location loc,
+                                  const AttentionSpec &spec, ArrayRef<Type> argTypes) {
+  builder.setInsertionPointToEnd(module.getBody());
+  auto func = func::FuncOp::create(builder, loc, spec.kernelName(),
+                                   builder.getFunctionType(argTypes, {}));
+  Block *body = func.addEntryBlock();
+  builder.setInsertionPointToStart(body);
+  return body->getArguments();
+}
+
 /// The module of a merge spec: func.func @<name>(%parts, %parts_lse, %out[,
 /// %lse]) { attn.lse_merge ... }, parts [P, B, S, H, D] in the dtype,
 /// parts_lse f32 [P, B, H, S], out [B, S, H, D].
@@ -173,12 +185,7 @@ static OwningOpRef<ModuleOp> buildMergeModule(MLIRContext &ctx, const AttentionS
   SmallVector<Type> argTypes = {partsType, partsLseType, outType};
   if (spec.returnLse)
     argTypes.push_back(lseType);
-  builder.setInsertionPointToEnd(module->getBody());
-  auto func = func::FuncOp::create(builder, loc, spec.kernelName(),
-                                   builder.getFunctionType(argTypes, {}));
-  Block *body = func.addEntryBlock();
-  builder.setInsertionPointToStart(body);
-  ValueRange args = body->getArguments();
+  ValueRange args = addHostFunction(builder, *module, loc, spec, argTypes);
   attn::ConfigAttr configAttr;
   if (anyConfig)
     configAttr = attn::ConfigAttr::get(&ctx, spec.config.blockM, spec.config.blockN,
@@ -240,12 +247,7 @@ OwningOpRef<ModuleOp> buildAttnModule(MLIRContext &ctx, const AttentionSpec &spe
   if (spec.returnLse)
     argTypes.push_back(lseType);
 
-  builder.setInsertionPointToEnd(module->getBody());
-  auto func = func::FuncOp::create(builder, loc, spec.kernelName(),
-                                   builder.getFunctionType(argTypes, {}));
-  Block *body = func.addEntryBlock();
-  builder.setInsertionPointToStart(body);
-  ValueRange args = body->getArguments();
+  ValueRange args = addHostFunction(builder, *module, loc, spec, argTypes);
   Value q = args[0], k = args[1], v = args[2];
   unsigned next = 3;
   Value mask = maskType ? args[next++] : Value();
