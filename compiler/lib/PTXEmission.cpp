@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Compiler/PTXEmission.h"
+#include "attnjit/Core/AttentionSpec.h"
 #include "attnjit/Kernels/KernelBuilder.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -24,6 +25,7 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Triple.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
@@ -50,12 +52,12 @@ static void initNVPTX() {
   });
 }
 
-/// PTX ISA version for an arch: 8.0 covers sm_80..sm_90a and is accepted by the
-/// CUDA 12.x/13.x drivers and ptxas; a module whose instructions need a newer
-/// ISA says so (kMinPtxVersionAttr, e.g. 84 for fp8 mma.sync) and gets that.
+/// PTX ISA version: 8.0 covers sm_80..sm_90a and is accepted by the CUDA
+/// 12.x/13.x drivers and ptxas; newer archs need the version that introduced
+/// them (knownArchs), and a module whose instructions need a newer ISA says so
+/// (kMinPtxVersionAttr, e.g. 84 for fp8 mma.sync).
 static std::string ptxFeatures(const std::string &arch, int minVersion) {
-  (void)arch;
-  return "+ptx" + std::to_string(std::max(80, minVersion));
+  return "+ptx" + std::to_string(std::max({80, archMinPtxVersion(arch), minVersion}));
 }
 
 static int minPtxVersion(mlir::gpu::GPUModuleOp module) {
@@ -124,6 +126,12 @@ struct TargetModule {
   std::unique_ptr<llvm::Module> module;
 
   bool init(mlir::gpu::GPUModuleOp gpuModule, const std::string &arch, std::string &error) {
+    // An arch LLVM's NVPTX backend does not know ends the process in a fatal
+    // error (Cannot select / unsupported PTX version): refuse it here.
+    if (std::string why = checkArch(arch); !why.empty()) {
+      error = "arch: " + why;
+      return false;
+    }
     tm = makeTargetMachine(arch, minPtxVersion(gpuModule), error);
     if (!tm)
       return false;

@@ -101,12 +101,38 @@ int archComputeCapability(std::string_view arch) {
   return std::atoi(digits.c_str());
 }
 
+const std::vector<ArchInfo> &knownArchs() {
+  // sm_80..sm_90a since PTX 7.0..8.0 (attnjit's floor is 8.0); Blackwell and
+  // its successors from the PTX versions that introduced them (CUDA 12.8:
+  // 8.7, 12.9: 8.8, 13.0: 9.0). The "a" forms are what the runtime names a
+  // device of compute capability 9.0 and newer (archForComputeCapability).
+  static const std::vector<ArchInfo> archs = {
+      {"sm_80", 80},   {"sm_86", 80},   {"sm_87", 80},   {"sm_89", 80},   {"sm_90", 80},
+      {"sm_90a", 80},  {"sm_100", 86},  {"sm_100a", 86}, {"sm_101", 86},  {"sm_101a", 86},
+      {"sm_103", 88},  {"sm_103a", 88}, {"sm_110", 90},  {"sm_110a", 90}, {"sm_120", 87},
+      {"sm_120a", 87}, {"sm_121", 88},  {"sm_121a", 88}};
+  return archs;
+}
+
+int archMinPtxVersion(std::string_view arch) {
+  for (const ArchInfo &a : knownArchs())
+    if (a.name == arch)
+      return a.minPtxVersion;
+  return 0;
+}
+
 std::string checkArch(std::string_view arch) {
   int cc = archComputeCapability(arch);
   if (cc < 0)
     return fmt::format("expected sm_<NN>[a] (e.g. sm_80, sm_90a), got '{}'", arch);
   if (cc < 80)
     return fmt::format("attnjit kernels need sm_80 or newer, got '{}'", arch);
+  if (archMinPtxVersion(arch) == 0) {
+    std::string names;
+    for (const ArchInfo &a : knownArchs())
+      names += (names.empty() ? "" : ", ") + std::string(a.name);
+    return fmt::format("'{}' is not an arch this build targets (known: {})", arch, names);
+  }
   return {};
 }
 

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace attnjit {
 
@@ -129,6 +130,19 @@ std::string checkArch(std::string_view arch);
 bool isSupportedFlashHeadDim(int headDim);
 /// Compute capability (e.g. 90) of an arch string like sm_90a; -1 when unknown.
 int archComputeCapability(std::string_view arch);
+
+/// A target attnjit compiles for, and the first PTX ISA version (e.g. 86 for
+/// 8.6) that knows it: PTX is emitted at max(8.0, that, what the kernel's
+/// instructions need), so a newer GPU (sm_100a, sm_120a, ...) gets PTX its
+/// driver and LLVM accept instead of a fatal LLVM error.
+struct ArchInfo {
+  std::string_view name;
+  int minPtxVersion;
+};
+/// Every arch checkArch accepts, oldest first.
+const std::vector<ArchInfo> &knownArchs();
+/// knownArchs()' PTX version for `arch`; 0 when it is not known.
+int archMinPtxVersion(std::string_view arch);
 
 } // namespace attnjit
 
