@@ -54,7 +54,7 @@ TEST_CASE("merge arguments: valid views pass, each bad field is named", "[merge]
             .find("parts.rank: expected 5") != std::string::npos);
   CHECK(check(TensorView(fake(0x100001), DType::BF16, {2, 1, 8, 2, 64}), L, O)
             .find("parts.data: expected a 2-byte aligned pointer") != std::string::npos);
-  CHECK(check(TensorView(static_cast<void *>(nullptr), DType::BF16, {2, 1, 8, 2, 64}), L, O)
+  CHECK(check(TensorView(nullptr, DType::BF16, {2, 1, 8, 2, 64}), L, O)
             .find("parts.data: expected a non-null") != std::string::npos);
   CHECK(check(TensorView(fake(0x100000), DType::Bool, {2, 1, 8, 2, 64}), L,
               TensorView(fake(0x300000), DType::Bool, {1, 8, 2, 64}))

@@ -14,6 +14,7 @@
 #include <dlpack/dlpack.h>
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -44,6 +45,13 @@ public:
              const std::vector<int64_t> &strides = {}, int device = 0,
              DeviceKind kind = DeviceKind::Cuda)
       : TensorView(const_cast<void *>(data), dtype, shape, strides, device, kind) {}
+  /// A null view (rejected by every entry point with a message naming the
+  /// tensor), so that TensorView(nullptr, ...) compiles: both overloads above
+  /// would take it.
+  TensorView(std::nullptr_t, DType dtype, const std::vector<int64_t> &shape,
+             const std::vector<int64_t> &strides = {}, int device = 0,
+             DeviceKind kind = DeviceKind::Cuda)
+      : TensorView(static_cast<void *>(nullptr), dtype, shape, strides, device, kind) {}
 
   /// A view of a DLTensor (byte_offset folded into the pointer; strides ==
   /// NULL means contiguous). Throws InvalidArgument naming the dtype or device
