@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <string>
@@ -304,7 +305,7 @@ int cmdBundle(const std::string &path, bool asJson) {
 int main(int argc, char **argv) {
   std::vector<std::string> positional;
   std::string dir = defaultCacheDir();
-  bool asJson = false, ptx = false;
+  bool dirGiven = false, asJson = false, ptx = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--json") {
@@ -313,8 +314,10 @@ int main(int argc, char **argv) {
       ptx = true;
     } else if (a == "--dir" && i + 1 < argc) {
       dir = argv[++i];
+      dirGiven = true;
     } else if (a.rfind("--dir=", 0) == 0) {
       dir = a.substr(6);
+      dirGiven = true;
     } else if (a == "-h" || a == "--help") {
       std::cout << kUsage;
       return 0;
@@ -335,6 +338,22 @@ int main(int argc, char **argv) {
     std::cerr << "attnjit-cache: '" << cmd << "' takes " << (want - 1) << " argument(s)\n"
               << kUsage;
     return 2;
+  }
+  if (cmd != "bundle") {
+    // A cache directory that is a file, or one named with --dir that does not
+    // exist, is a mistake to report, not an empty cache ("0 entries, 0
+    // corrupt" would read as a clean verify). The default directory may not
+    // exist yet: nothing has been cached.
+    std::error_code ec;
+    bool exists = std::filesystem::exists(dir, ec);
+    if (exists && !std::filesystem::is_directory(dir, ec)) {
+      std::cerr << "attnjit-cache: " << dir << " is not a directory\n";
+      return 1;
+    }
+    if (!exists && dirGiven) {
+      std::cerr << "attnjit-cache: cache directory " << dir << " does not exist\n";
+      return 1;
+    }
   }
   if (cmd == "list")
     return cmdList(dir, asJson);
