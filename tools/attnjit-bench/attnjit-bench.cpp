@@ -297,6 +297,17 @@ int main(int argc, char **argv) {
                 "vs FA2", "vs cuDNN", "compile ms", "rel_l2", "cosine", "written", "backend");
     for (const Shape &s : shapes)
       for (const Mode &mode : modes) {
+        // --backend all runs what can serve the shape: flash has fewer head
+        // sizes than SDPA, so its row is skipped, saying why.
+        if (!mode.sdpa && backend == "all" && !isSupportedFlashHeadDim(int(s.d))) {
+          std::string shape = std::to_string(s.b) + "," + std::to_string(s.h) + "," +
+                              std::to_string(s.s) + "," + std::to_string(s.d) + "," +
+                              (s.causal ? "1" : "0");
+          std::printf("%-22s skipped flash: head_dim %lld is not one of flash's (32..256, "
+                      "multiples of 32); the sdpa rows follow\n",
+                      shape.c_str(), (long long)s.d);
+          continue;
+        }
         TensorView qv(q.data(), dtype, {s.b, s.s, s.h, s.d});
         TensorView kv(k.data(), dtype, {s.b, s.s, s.h, s.d});
         TensorView vv(v.data(), dtype, {s.b, s.s, s.h, s.d});
@@ -357,10 +368,18 @@ int main(int argc, char **argv) {
         std::snprintf(label, sizeof(label), "%lld,%lld,%lld,%lld,%d", (long long)s.b,
                       (long long)s.h, (long long)s.s, (long long)s.d, s.causal ? 1 : 0);
         std::string backendLabel = mode.label();
-        std::printf("%-22s %9.3f %9.1f %7.2fx %7.2fx %10.1f %9.2e %9.6f %7.1f%%  %s\n", label, ms,
-                    tflops, s.peerFa2 > 0 ? tflops / s.peerFa2 : NAN,
-                    s.peerCudnn > 0 ? tflops / s.peerCudnn : NAN, firstMs, relL2, cosine,
-                    100.0 * double(written) / double(n), backendLabel.c_str());
+        // A shape PEERS.md lacks has no peer numbers: "-", not "nanx".
+        auto vsPeer = [&](double peer) {
+          char buf[16];
+          if (peer > 0)
+            std::snprintf(buf, sizeof(buf), "%7.2fx", tflops / peer);
+          else
+            std::snprintf(buf, sizeof(buf), "%8s", "-");
+          return std::string(buf);
+        };
+        std::printf("%-22s %9.3f %9.1f %s %s %10.1f %9.2e %9.6f %7.1f%%  %s\n", label, ms, tflops,
+                    vsPeer(s.peerFa2).c_str(), vsPeer(s.peerCudnn).c_str(), firstMs, relL2,
+                    cosine, 100.0 * double(written) / double(n), backendLabel.c_str());
         std::fflush(stdout);
         rows.push_back({{"shape", label}, {"backend", backendLabel}, {"ms", ms},
                         {"tflops", tflops}, {"peer_fa2", s.peerFa2},
