@@ -135,7 +135,7 @@ std::shared_ptr<BundleProvider> BundleProvider::load(const void *data, size_t si
 
   const char *blob = bytes + kHeaderBytes + indexLen;
   std::shared_ptr<BundleProvider> p(new BundleProvider());
-  p->source_ = std::move(sourceName);
+  p->source_ = sourceName; // a copy: `fail` still names the file for later kernels
   p->sizeBytes_ = size;
   p->kernels_.reserve(count);
   for (size_t i = 0; i < records.size(); ++i) {

@@ -7,8 +7,10 @@
 
 #include "attnjit/Runtime/Bundle.h"
 #include "attnjit/Runtime/Error.h"
+#include "attnjit/Runtime/Hash.h"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 
@@ -112,6 +114,27 @@ TEST_CASE("Damaged bundles are rejected with a clear error", "[bundle]") {
   b[8] = 9;
   expectError(b, "format version");
   CHECK_THROWS_AS(BundleProvider::load("/nonexistent/x.attnpack"), Error);
+
+  // A well-formed bundle whose index holds a bad kernel record: the error
+  // names the file too (it was lost after the first kernel was read).
+  auto getU64 = [](const std::string &x, size_t at) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; --i)
+      v = (v << 8) | uint8_t(x[at + i]);
+    return v;
+  };
+  auto setU64 = [](std::string &x, size_t at, uint64_t v) {
+    for (int i = 0; i < 8; ++i)
+      x[at + i] = char((v >> (8 * i)) & 0xff);
+  };
+  uint64_t indexLen = getU64(good, 16);
+  nlohmann::json index = nlohmann::json::parse(good.substr(40, indexLen));
+  index["kernels"][1]["ptx_offset"] = uint64_t(1) << 40;
+  std::string newIndex = index.dump();
+  std::string tampered = good.substr(0, 40) + newIndex + good.substr(40 + indexLen);
+  setU64(tampered, 16, newIndex.size());
+  setU64(tampered, 32, xxh64(tampered.data() + 40, tampered.size() - 40, xxh64(tampered.data(), 32)));
+  expectError(tampered, "kernel 1: bad or missing code offsets");
 }
 
 TEST_CASE("A bundle cannot hold one spec twice", "[bundle]") {
