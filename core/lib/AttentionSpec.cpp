@@ -106,11 +106,17 @@ const std::vector<ArchInfo> &knownArchs() {
   // its successors from the PTX versions that introduced them (CUDA 12.8:
   // 8.7, 12.9: 8.8, 13.0: 9.0). The "a" forms are what the runtime names a
   // device of compute capability 9.0 and newer (archForComputeCapability).
+  // Shared memory: the opt-in per-block limit of each generation (CUDA
+  // programming guide, compute capabilities table): 163 KB on sm_80/87, 99 KB
+  // on sm_86/89/120/121, 227 KB on sm_90/100/103/110 and 99 KB on sm_101.
+  constexpr int k163 = 166912, k99 = 101376, k227 = 232448;
   static const std::vector<ArchInfo> archs = {
-      {"sm_80", 80},   {"sm_86", 80},   {"sm_87", 80},   {"sm_89", 80},   {"sm_90", 80},
-      {"sm_90a", 80},  {"sm_100", 86},  {"sm_100a", 86}, {"sm_101", 86},  {"sm_101a", 86},
-      {"sm_103", 88},  {"sm_103a", 88}, {"sm_110", 90},  {"sm_110a", 90}, {"sm_120", 87},
-      {"sm_120a", 87}, {"sm_121", 88},  {"sm_121a", 88}};
+      {"sm_80", 80, k163},   {"sm_86", 80, k99},    {"sm_87", 80, k163},
+      {"sm_89", 80, k99},    {"sm_90", 80, k227},   {"sm_90a", 80, k227},
+      {"sm_100", 86, k227},  {"sm_100a", 86, k227}, {"sm_101", 86, k99},
+      {"sm_101a", 86, k99},  {"sm_103", 88, k227},  {"sm_103a", 88, k227},
+      {"sm_110", 90, k227},  {"sm_110a", 90, k227}, {"sm_120", 87, k99},
+      {"sm_120a", 87, k99},  {"sm_121", 88, k99},   {"sm_121a", 88, k99}};
   return archs;
 }
 
@@ -118,6 +124,13 @@ int archMinPtxVersion(std::string_view arch) {
   for (const ArchInfo &a : knownArchs())
     if (a.name == arch)
       return a.minPtxVersion;
+  return 0;
+}
+
+int archMaxSharedBytes(std::string_view arch) {
+  for (const ArchInfo &a : knownArchs())
+    if (a.name == arch)
+      return a.maxSharedBytes;
   return 0;
 }
 
@@ -186,6 +199,10 @@ std::string AttentionSpec::validate() const {
   }
   if (config.blockM < 0 || config.blockN < 0 || config.numWarps < 0 || config.stages < 0)
     return fmt::format("config: fields must be >= 0, got {}", config.str());
+  for (int v : {config.blockM, config.blockN, config.numWarps, config.stages})
+    if (v > kMaxConfigValue)
+      return fmt::format("config: fields must be at most {}, got {}", kMaxConfigValue,
+                         config.str());
   return {};
 }
 

@@ -78,8 +78,10 @@ LogicalResult ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  int64_t stages) {
   std::pair<StringRef, int64_t> fields[] = {
       {"block_m", blockM}, {"block_n", blockN}, {"warps", warps}, {"stages", stages}};
+  // The upper bound also keeps the values inside the spec's 32-bit fields.
   for (auto [name, value] : fields)
-    if (value <= 0)
-      return emitError() << "#attn.config " << name << " must be > 0, got " << value;
+    if (value <= 0 || value > attnjit::kMaxConfigValue)
+      return emitError() << "#attn.config " << name << " must be in 1.."
+                         << attnjit::kMaxConfigValue << ", got " << value;
   return success();
 }

@@ -153,6 +153,11 @@ std::string FlashGeometry::compute(const AttentionSpec &spec, FlashGeometry &g) 
     return fmt::format("config: block_n must be a positive multiple of 16, got {}", c.blockN);
   if (c.stages < 2 || c.stages > 4)
     return fmt::format("config: stages must be 2..4, got {}", c.stages);
+  // Tiles beyond 256 rows or keys cannot keep their accumulators in registers
+  // (the config table's largest are 128 x 64).
+  if (c.blockM > 256 || c.blockN > 256)
+    return fmt::format("config: block_m and block_n must be at most 256, got {} and {}",
+                       c.blockM, c.blockN);
   // Shared memory holds 16-bit elements; f32 inputs are split into a bf16 high
   // and a bf16 low plane (x = hi + lo to 16 bits of mantissa).
   g.planes = spec.dtype == DType::F32 ? 2 : 1;
@@ -161,6 +166,9 @@ std::string FlashGeometry::compute(const AttentionSpec &spec, FlashGeometry &g) 
   g.qBytes = g.qPlaneBytes * g.planes;
   g.kvTileBytes = g.kvPlaneBytes * g.planes;
   g.smemBytes = g.qBytes + 2 * c.stages * g.kvTileBytes;
+  if (int limit = archMaxSharedBytes(spec.arch); limit > 0 && g.smemBytes > limit)
+    return fmt::format("config: {} needs {} bytes of shared memory, {} allows at most {}",
+                       c.str(), g.smemBytes, spec.arch, limit);
   return {};
 }
 

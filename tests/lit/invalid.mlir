@@ -434,7 +434,7 @@ func.func @config_block_m_zero(%q: memref<?x?x?x128xbf16>) {
   attn.flash ins(%q, %q, %q : memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>)
              outs(%q : memref<?x?x?x128xbf16>)
              {layout = #attn.layout<bshd>,
-              // expected-error @+1 {{#attn.config block_m must be > 0, got 0}}
+              // expected-error @+1 {{#attn.config block_m must be in 1..1024, got 0}}
               config = #attn.config<block_m = 0, block_n = 64, warps = 8, stages = 2>}
   return
 }
@@ -445,8 +445,20 @@ func.func @config_stages_negative(%q: memref<?x?x?x128xbf16>) {
   attn.flash ins(%q, %q, %q : memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>)
              outs(%q : memref<?x?x?x128xbf16>)
              {layout = #attn.layout<bshd>,
-              // expected-error @+1 {{#attn.config stages must be > 0, got -1}}
+              // expected-error @+1 {{#attn.config stages must be in 1..1024, got -1}}
               config = #attn.config<block_m = 128, block_n = 64, warps = 8, stages = -1>}
+  return
+}
+
+// -----
+
+// 2^32 + 64 would truncate to 64 in the spec's 32-bit fields: refused.
+func.func @config_block_m_huge(%q: memref<?x?x?x128xbf16>) {
+  attn.flash ins(%q, %q, %q : memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>)
+             outs(%q : memref<?x?x?x128xbf16>)
+             {layout = #attn.layout<bshd>,
+              // expected-error @+1 {{#attn.config block_m must be in 1..1024, got 4294967360}}
+              config = #attn.config<block_m = 4294967360, block_n = 64, warps = 8, stages = 2>}
   return
 }
 

@@ -138,11 +138,17 @@ int archComputeCapability(std::string_view arch);
 struct ArchInfo {
   std::string_view name;
   int minPtxVersion;
+  int maxSharedBytes; ///< dynamic shared memory a CTA may opt in to
 };
 /// Every arch checkArch accepts, oldest first.
 const std::vector<ArchInfo> &knownArchs();
 /// knownArchs()' PTX version for `arch`; 0 when it is not known.
 int archMinPtxVersion(std::string_view arch);
+/// knownArchs()' opt-in shared memory per CTA for `arch`; 0 when not known.
+int archMaxSharedBytes(std::string_view arch);
+/// The largest value a KernelConfig field may take (tiles, warps, stages);
+/// recipes apply their own, tighter limits.
+inline constexpr int kMaxConfigValue = 1024;
 
 } // namespace attnjit
 
