@@ -57,14 +57,14 @@ public:
     Value seqlen = arg("seqlen");
     ifThen(cmpi(arith::CmpIPredicate::slt, row, seqlen), [&] {
       // Element offsets of this row in part 0; each part adds its stride.
-      Value partRow = add64(add64(mul(ext64(batch), arg("part_batch_stride")),
+      Value partRow = add(add(mul(ext64(batch), arg("part_batch_stride")),
                                   mul(ext64(row), arg("part_row_stride"))),
                             mul(ext64(head), arg("part_head_stride")));
-      Value lseRow = add64(add64(mul(ext64(batch), arg("lse_batch_stride")),
+      Value lseRow = add(add(mul(ext64(batch), arg("lse_batch_stride")),
                                  mul(ext64(head), arg("lse_head_stride"))),
                            mul(ext64(row), arg("lse_row_stride")));
       auto partLse = [&](Value p) {
-        Value off = add64(lseRow, mul(ext64(p), arg("lse_part_stride")));
+        Value off = add(lseRow, mul(ext64(p), arg("lse_part_stride")));
         return LLVM::LoadOp::create(b, loc, f32, gepG(arg("parts_lse"), mul(off, ci64(4))), 4)
             .getResult();
       };
@@ -96,14 +96,14 @@ public:
         Value live = cmpf(arith::CmpFPredicate::OGT, w, cf32(0.0));
         SmallVector<Value> next;
         next.push_back(fadd(it[0], w));
-        Value rowOff = add64(partRow, mul(ext64(p), arg("part_stride")));
+        Value rowOff = add(partRow, mul(ext64(p), arg("part_stride")));
         for (int i = 0; i < cols; ++i) {
           Value col = add(lane, ci32(32 * i));
           Value inCol = cmpi(arith::CmpIPredicate::slt, col, ci32(spec.headDim));
           // Columns past head_dim and empty parts read element 0 of the part
           // row (always in bounds) and add nothing.
           Value ok = arith::AndIOp::create(b, loc, inCol, live);
-          Value off = select(ok, add64(rowOff, ext64(col)), rowOff);
+          Value off = select(ok, add(rowOff, ext64(col)), rowOff);
           Value x = LLVM::LoadOp::create(b, loc, elt,
                                          gepG(arg("parts"), mul(off, ci64(eltBytes))), eltBytes);
           if (elt != f32)
@@ -116,7 +116,7 @@ public:
       Value empty = cmpf(arith::CmpFPredicate::OEQ, wsum, cf32(0.0));
       Value inv = select(empty, cf32(0.0), arith::DivFOp::create(b, loc, cf32(1.0), wsum));
 
-      Value oRow = add64(add64(mul(ext64(batch), arg("o_batch_stride")),
+      Value oRow = add(add(mul(ext64(batch), arg("o_batch_stride")),
                                mul(ext64(row), arg("o_row_stride"))),
                          mul(ext64(head), arg("o_head_stride")));
       for (int i = 0; i < cols; ++i) {
@@ -125,7 +125,7 @@ public:
           Value o = fmul(sumLoop.getResult(1 + i), inv);
           if (elt != f32)
             o = arith::TruncFOp::create(b, loc, elt, o);
-          Value ptr = gepG(arg("o"), mul(add64(oRow, ext64(col)), ci64(eltBytes)));
+          Value ptr = gepG(arg("o"), mul(add(oRow, ext64(col)), ci64(eltBytes)));
           LLVM::StoreOp::create(b, loc, o, ptr, eltBytes);
         };
         if (32 * (i + 1) <= spec.headDim)
@@ -138,7 +138,7 @@ public:
           // lse = m + ln(wsum), natural log; -inf for an all-empty row.
           Value lse = fmul(fadd(mLog2, log2(wsum)), cf32(std::log(2.0)));
           lse = select(empty, negInf(), lse);
-          Value idx = add64(mul(add64(mul(ext64(batch), ext64(arg("num_heads"))), ext64(head)),
+          Value idx = add(mul(add(mul(ext64(batch), ext64(arg("num_heads"))), ext64(head)),
                                 ext64(seqlen)),
                             ext64(row));
           LLVM::StoreOp::create(b, loc, lse, gepG(arg("lse"), mul(idx, ci64(4))), 4);
@@ -150,7 +150,6 @@ public:
 
 private:
   Value arg(const char *name) { return fn.arg(name); }
-  Value add64(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
 
   const AttentionSpec &spec;
   KernelFunction fn;

@@ -129,10 +129,6 @@ Value Sm90Instructions::electOne() {
   return NVVM::ElectSyncOp::create(kb.b, kb.loc, kb.i1, Value());
 }
 
-Value Sm90Instructions::clusterCtaIdX() {
-  return NVVM::BlockInClusterIdXOp::create(kb.b, kb.loc, kb.i32);
-}
-
 Value Sm90Instructions::clusterRank() { return NVVM::ClusterId::create(kb.b, kb.loc, kb.i32); }
 
 Value Sm90Instructions::clusterSize() { return NVVM::ClusterDim::create(kb.b, kb.loc, kb.i32); }

@@ -25,8 +25,6 @@ using namespace attnjit::gputest;
 namespace {
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
-/// Host bytes of `x` in dtype t (f16, bf16, f32).
-std::vector<uint8_t> toBytes(const std::vector<float> &x, DType t) { return encodeBytes(x, t); }
 } // namespace
 
 TEST_CASE("merge: partial outputs by log-sum-exp vs float64", "[gpu][merge]") {
@@ -66,7 +64,7 @@ TEST_CASE("merge: partial outputs by log-sum-exp vs float64", "[gpu][merge]") {
               for (int d = 0; d < D; ++d)
                 oAt(p, b, s, h, d) = c.dtype == DType::F32 ? nan : 0.0f;
             }
-      std::vector<uint8_t> oBytes = toBytes(o, c.dtype);
+      std::vector<uint8_t> oBytes = encodeBytes(o, c.dtype);
       if (c.dtype != DType::F32) {
         // NaN bit patterns in the 16-bit parts that saw no key.
         for (size_t i = 0; i < o.size(); ++i) {

@@ -5,7 +5,7 @@
 // (global <-> shared, described by a CUtensorMap kernel parameter), the async
 // proxy fences, wgmma with shared-memory matrix descriptors and its
 // fence/commit/wait, setmaxnreg for warp specialization, elect.sync and
-// cluster ids. Everything is an NVVM op; nothing here knows an algorithm.
+// cluster rank and size. Everything is an NVVM op; nothing here knows an algorithm.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNJIT_KERNELS_SM90INSTRUCTIONS_H
@@ -86,8 +86,6 @@ public:
   void setMaxRegisters(int count, bool increase);
   /// One lane of the warp elected (i1).
   mlir::Value electOne();
-  /// This CTA's id within its cluster (i32), along x.
-  mlir::Value clusterCtaIdX();
   /// This CTA's rank in its cluster and the cluster's CTA count (i32).
   mlir::Value clusterRank();
   mlir::Value clusterSize();
