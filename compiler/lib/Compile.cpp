@@ -199,7 +199,7 @@ CompiledKernel compileAttention(const AttentionSpec &spec, const CompileOptions 
   // tile of rows (query rows; merge: token rows) of one head per CTA, with the
   // signature of the variant's ABI table.
   k.plan = singleTileGridPlan(c.spec.kernelName(), c.shape.threads, c.shape.sharedMemBytes,
-                              c.shape.rowsPerCta, abiParamKinds(c.spec.variant));
+                              c.shape.rowsPerCta, abiParamKinds(c.spec.variant, c.shape.tensorMaps));
   k.cubin = std::move(c.cubin);
   k.abiVersion = abiVersion(c.spec.variant);
   k.registers = c.ptxas.registers;

@@ -86,6 +86,7 @@ bool computeLaunchShape(const AttentionSpec &spec, LaunchShape &shape, std::stri
   shape.sharedMemBytes = launch.sharedMemBytes;
   shape.rowsPerCta = launch.rowsPerCta;
   shape.recipe = std::string(recipe->name());
+  shape.tensorMaps = launch.tensorMaps;
   return true;
 }
 

@@ -6,6 +6,7 @@
 #include "attnjit/Kernels/Sm90Instructions.h"
 
 #include <cassert>
+#include <string>
 
 using namespace mlir;
 
@@ -117,6 +118,45 @@ void Sm90Instructions::wgmma(WgmmaOperand type, int n, Value descA, Value descB,
             : NVVM::MMAIntOverflowAttr());
   for (int i = 0; i < n / 2; ++i)
     acc[i] = LLVM::ExtractValueOp::create(b, kb.loc, op.getResult(), i);
+}
+
+void Sm90Instructions::wgmmaRegA(WgmmaOperand type, int n, ArrayRef<Value> a, Value descB,
+                                 SmallVectorImpl<Value> &acc, bool transB) {
+  assert((type == WgmmaOperand::F16 || type == WgmmaOperand::BF16) &&
+         "register A is taken for 16-bit operands only");
+  assert(a.size() == 4 && int(acc.size()) == n / 2 && n % 8 == 0 && n >= 8 && n <= 256);
+  OpBuilder &b = kb.b;
+  const int nAcc = n / 2;
+  SmallVector<Type> fields(nAcc, kb.f32);
+  auto structTy = LLVM::LLVMStructType::getLiteral(kb.ctx, fields);
+  // $0..$(nAcc-1): D; then A (4 x b32), B's descriptor; the accumulators in
+  // are tied to D.
+  std::string d, constraints;
+  for (int i = 0; i < nAcc; ++i) {
+    d += (i ? ", $" : "$") + std::to_string(i);
+    constraints += "=f,";
+  }
+  // scale-d is a predicate operand: always accumulate (callers start from zeros).
+  const int a0 = nAcc, desc = nAcc + 4, scaleD = nAcc + 5;
+  std::string asmStr = "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(scaleD) +
+                       ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n) +
+                       "k16.f32." + (type == WgmmaOperand::F16 ? "f16.f16" : "bf16.bf16") +
+                       " {" + d + "}, {$" + std::to_string(a0) + ", $" + std::to_string(a0 + 1) +
+                       ", $" + std::to_string(a0 + 2) + ", $" + std::to_string(a0 + 3) + "}, $" +
+                       std::to_string(desc) + ", p, 1, 1, " + (transB ? "1" : "0") + ";\n}";
+  constraints += "r,r,r,r,l,r";
+  for (int i = 0; i < nAcc; ++i)
+    constraints += "," + std::to_string(i);
+  SmallVector<Value> operands(a.begin(), a.end());
+  operands.push_back(descB);
+  operands.push_back(kb.ci32(1));
+  operands.append(acc.begin(), acc.end());
+  auto asmOp = LLVM::InlineAsmOp::create(b, kb.loc, structTy, operands, asmStr, constraints,
+                                         /*has_side_effects=*/true, /*is_align_stack=*/false,
+                                         LLVM::TailCallKind::None, LLVM::AsmDialectAttr(),
+                                         ArrayAttr());
+  for (int i = 0; i < nAcc; ++i)
+    acc[i] = LLVM::ExtractValueOp::create(b, kb.loc, asmOp.getResult(0), i);
 }
 
 void Sm90Instructions::setMaxRegisters(int count, bool increase) {

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <vector>
 
@@ -171,7 +172,8 @@ std::string checkCompiledKernel(const CompiledKernel &ck, const AttentionSpec &w
     if (ck.plan.kernels.size() != 1 || k.grid != GridPolicy::TileGrid)
       return fmt::format("a {} kernel must have a one-kernel tile-grid plan, got: {}",
                          toString(ck.spec.variant), ck.plan.summary());
-    if (k.params != abiParamKinds(ck.spec.variant))
+    if (k.params != abiParamKinds(ck.spec.variant) &&
+        (ck.spec.variant != Variant::Flash || k.params != abiParamKinds(Variant::Flash, true)))
       return fmt::format("its parameters ({}) are not the {} ABI table's", ck.plan.summary(),
                          toString(ck.spec.variant));
   }
@@ -190,6 +192,26 @@ std::string checkCompiledKernel(const CompiledKernel &ck, const AttentionSpec &w
 }
 } // namespace
 
+std::string targetArch(const DeviceInfo &info) {
+  static const std::string override = [] {
+    const char *env = std::getenv(kArchEnv);
+    return std::string(env ? env : "");
+  }();
+  if (override.empty())
+    return info.arch;
+  if (std::string why = checkArch(override); !why.empty())
+    throw Error(ErrorKind::InvalidArgument, fmt::format("{}: {}", kArchEnv, why));
+  int cc = archComputeCapability(override);
+  bool archSpecific = override.back() == 'a';
+  if (cc > info.computeCapability || (archSpecific && override != info.arch))
+    throw Error(ErrorKind::InvalidArgument,
+                fmt::format("{}={}: device {} ({}, {}) cannot run it; name an arch at or below "
+                            "compute capability {} (an 'a' arch only when it is the device's own)",
+                            kArchEnv, override, info.ordinal, info.name, info.arch,
+                            info.computeCapability));
+  return override;
+}
+
 std::unique_ptr<LoadedKernel> KernelRuntime::load(const AttentionSpec &request, CUcontext ctx) {
   CudaDriver &drv = CudaDriver::get();
   ScopedContext scope(ctx);
@@ -197,7 +219,7 @@ std::unique_ptr<LoadedKernel> KernelRuntime::load(const AttentionSpec &request, 
   const DeviceInfo &info = deviceInfo(dev);
 
   AttentionSpec spec = request;
-  spec.arch = info.arch;
+  spec.arch = targetArch(info);
   if (std::string why = spec.validate(); !why.empty())
     throw Error(ErrorKind::Unsupported,
                 fmt::format("cannot run {} on device {} ({}, {}): {}", spec.kernelName(), dev,
@@ -545,8 +567,50 @@ void KernelRuntime::launchFlash(const LoadedKernel &k, FlashLaunchArgs &args, in
     throw Error(ErrorKind::InvalidArgument,
                 fmt::format("launchFlash: kernel {} is not a flash kernel",
                             k.kernel->spec.kernelName()));
-  void *params[kNumFlashParams];
+  void *params[kNumFlashParams + kNumFlashTmaParams];
   args.fillParamPointers(params);
+  // The sm_90a recipe's kernels also take TMA tensor maps of q, k and v
+  // (kFlashTmaParams documents their shape), encoded here for each call.
+  CUtensorMap maps[kNumFlashTmaParams];
+  if (k.kernel->plan.kernels.front().params.size() == kNumFlashParams + kNumFlashTmaParams) {
+    const AttentionSpec &spec = k.kernel->spec;
+    const int kvHeads = args.numHeads / std::max(args.headRatio, 1);
+    auto encode = [&](const void *ptr, int64_t seq, int heads, int64_t rowStride,
+                      int64_t headStride, int64_t batchStride, int boxRows, const char *what) {
+      TiledTensorMapDesc d;
+      d.dataType = spec.dtype == DType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+                                            : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+      d.rank = 4;
+      d.globalAddress = ptr;
+      const uint64_t elt = 2;
+      uint64_t dims[4] = {uint64_t(spec.headDim), uint64_t(seq), uint64_t(heads),
+                          uint64_t(batch)};
+      int64_t strides[3] = {rowStride, headStride, batchStride};
+      for (int i = 0; i < 4; ++i)
+        d.globalDim[i] = dims[i];
+      // A dimension of size 1 is never stepped over; its stride (free in a
+      // view) is replaced by a packed one that TMA accepts.
+      uint64_t packed = dims[0] * elt;
+      for (int i = 0; i < 3; ++i) {
+        d.globalStrides[i] = dims[i + 1] == 1 ? packed : uint64_t(strides[i]) * elt;
+        packed = d.globalStrides[i] * dims[i + 1];
+      }
+      d.boxDim[0] = kFlashTmaBoxCols;
+      d.boxDim[1] = uint32_t(boxRows);
+      d.boxDim[2] = d.boxDim[3] = 1;
+      d.swizzle = CU_TENSOR_MAP_SWIZZLE_128B;
+      d.l2Promotion = CU_TENSOR_MAP_L2_PROMOTION_L2_128B;
+      return encodeTiledTensorMap(d, what);
+    };
+    maps[0] = encode(args.q, args.seqlenQ, args.numHeads, args.qRowStride, args.qHeadStride,
+                     args.qBatchStride, spec.config.blockM, "q");
+    maps[1] = encode(args.k, args.seqlenK, kvHeads, args.kRowStride, args.kHeadStride,
+                     args.kBatchStride, spec.config.blockN, "k");
+    maps[2] = encode(args.v, args.seqlenK, kvHeads, args.vRowStride, args.vHeadStride,
+                     args.vBatchStride, spec.config.blockN, "v");
+    for (size_t i = 0; i < kNumFlashTmaParams; ++i)
+      params[kNumFlashParams + i] = &maps[i];
+  }
   launch(k, 0, params, LaunchDims{args.seqlenQ, args.numHeads, batch}, stream);
 }
 

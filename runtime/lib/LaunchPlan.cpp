@@ -40,7 +40,7 @@ std::optional<ParamKind> parseParamKind(std::string_view s) {
   return std::nullopt;
 }
 
-std::vector<ParamKind> abiParamKinds(Variant variant) {
+std::vector<ParamKind> abiParamKinds(Variant variant, bool tensorMaps) {
   std::vector<ParamKind> kinds;
   if (variant == Variant::Merge) {
     for (const AbiParam &p : kMergeParams)
@@ -53,6 +53,9 @@ std::vector<ParamKind> abiParamKinds(Variant variant) {
     kinds.push_back(toParamKind(p.type));
   if (variant == Variant::Sdpa)
     for (const AbiParam &p : kSdpaExtraParams)
+      kinds.push_back(toParamKind(p.type));
+  if (tensorMaps && variant == Variant::Flash)
+    for (const AbiParam &p : kFlashTmaParams)
       kinds.push_back(toParamKind(p.type));
   return kinds;
 }

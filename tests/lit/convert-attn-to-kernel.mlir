@@ -32,15 +32,16 @@ module attributes {attn.target = "sm_80"} {
 
 // -----
 
-// A config attribute is honoured: 8 warps -> 256 threads, and lse is written.
+// A config attribute is honoured: 8 warps -> 256 threads, and lse is written
+// (sm_80: the sm_80 recipe; sm_90a takes the sm_90a recipe, below).
 // CHECK-LABEL: func.func @flash_d128_config
-// CHECK-SAME: attnjit.kernels = [@attnjit_flash_d128_f16_lse_sm90a_gpu::@attnjit_flash_d128_f16_lse_sm90a]
-// CHECK: gpu.func @attnjit_flash_d128_f16_lse_sm90a
+// CHECK-SAME: attnjit.kernels = [@attnjit_flash_d128_f16_lse_sm80_gpu::@attnjit_flash_d128_f16_lse_sm80]
+// CHECK: gpu.func @attnjit_flash_d128_f16_lse_sm80
 // CHECK-SAME: nvvm.maxntid = array<i32: 256, 1, 1>
 // CHECK: nvvm.mma.sync
 // CHECK-SAME: f16
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
-module attributes {attn.target = "sm_90a"} {
+module attributes {attn.target = "sm_80"} {
   func.func @flash_d128_config(%q: memref<?x?x?x128xf16>, %k: memref<?x?x?x128xf16>,
                                %v: memref<?x?x?x128xf16>, %o: memref<?x?x?x128xf16>,
                                %lse: memref<?x?x?xf32>) {
@@ -48,6 +49,32 @@ module attributes {attn.target = "sm_90a"} {
                outs(%o : memref<?x?x?x128xf16>) lse(%lse : memref<?x?x?xf32>)
                {config = #attn.config<block_m = 128, block_n = 64, warps = 8, stages = 2>,
                 layout = #attn.layout<bshd>, num_heads = 4 : i64, num_kv_heads = 4 : i64}
+    return
+  }
+}
+
+// -----
+
+// On sm_90a flash takes the sm_90a recipe: 3 warpgroups, q/k/v tensor maps
+// after the flash parameters, TMA loads completing on mbarriers, setmaxnreg
+// and wgmma (S from shared memory; P V with P in registers, inline PTX).
+// CHECK-LABEL: func.func @flash_d128_sm90a
+// CHECK: gpu.func @attnjit_flash_d128_causal_bf16_sm90a
+// CHECK-SAME: %arg22: !llvm.ptr, %arg23: !llvm.ptr, %arg24: !llvm.ptr) kernel
+// CHECK-SAME: attnjit.tensor_map_args = array<i32: 22, 23, 24>
+// CHECK-SAME: nvvm.maxntid = array<i32: 384, 1, 1>
+// CHECK: nvvm.mbarrier.init
+// CHECK: nvvm.setmaxregister decrease 40
+// CHECK: nvvm.cp.async.bulk.tensor.shared.cluster.global
+// CHECK: nvvm.setmaxregister increase 232
+// CHECK: nvvm.wgmma.mma_async
+// CHECK: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
+module attributes {attn.target = "sm_90a"} {
+  func.func @flash_d128_sm90a(%q: memref<?x?x?x128xbf16>, %k: memref<?x?x?x128xbf16>,
+                              %v: memref<?x?x?x128xbf16>, %o: memref<?x?x?x128xbf16>) {
+    attn.flash ins(%q, %k, %v : memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>)
+               outs(%o : memref<?x?x?x128xbf16>)
+               {causal, layout = #attn.layout<bshd>, num_heads = 4 : i64, num_kv_heads = 4 : i64}
     return
   }
 }
@@ -142,7 +169,7 @@ func.func @no_recipe(%q: memref<?x?x?x64xf16>) {
   // expected-error @+1 {{'attn.sage' op cannot be lowered to a kernel: variant: no kernel recipe emits sage kernels}}
   attn.sage ins(%q, %q, %q : memref<?x?x?x64xf16>, memref<?x?x?x64xf16>, memref<?x?x?x64xf16>)
             outs(%q : memref<?x?x?x64xf16>) {layout = #attn.layout<bshd>}
-  // expected-error @+1 {{'attn.flash' op cannot be lowered to a kernel: config: block_m (128) must be a multiple of 16 * warps (48)}}
+  // expected-error @+1 {{'attn.flash' op cannot be lowered to a kernel: config: block_m 128 takes 2 consumer warpgroups and one producer, so warps must be 12, got 3}}
   attn.flash ins(%q, %q, %q : memref<?x?x?x64xf16>, memref<?x?x?x64xf16>, memref<?x?x?x64xf16>)
              outs(%q : memref<?x?x?x64xf16>)
              {layout = #attn.layout<bshd>, config = #attn.config<block_m = 128, block_n = 64, warps = 3, stages = 2>}

@@ -54,7 +54,7 @@ const char *abiPtxType(AbiType t) {
 /// kernel and checks what every kernel of the sm_80 recipe must contain: the
 /// target, mma.sync, ex2 and the entry's parameter list against `abi`.
 std::vector<CompiledKernel> compileAll(const std::vector<AttentionSpec> &specs,
-                                       const std::vector<AbiParam> &abi) {
+                                       const std::vector<AbiParam> &baseAbi) {
   std::vector<CompiledKernel> results(specs.size());
   std::vector<std::string> errors(specs.size());
   auto worker = [&](size_t first) {
@@ -78,7 +78,16 @@ std::vector<CompiledKernel> compileAll(const std::vector<AttentionSpec> &specs,
                 k.entryName().c_str(), k.compileMs, k.registers, k.spillBytes, k.sharedMemBytes(),
                 k.cubin.empty() ? "(no ptxas: PTX only)" : "cubin ok");
     CHECK(k.ptx.find(".target " + specs[i].arch) != std::string::npos);
-    CHECK(k.ptx.find("mma.sync.aligned.m16n8k16.row.col.f32") != std::string::npos);
+    // sm_90a flash kernels come from the sm_90a recipe: wgmma, and q/k/v
+    // tensor maps after the flash parameters; the rest use mma.sync.
+    const bool sm90a = specs[i].arch == "sm_90a" && specs[i].variant == Variant::Flash;
+    std::vector<AbiParam> abi = baseAbi;
+    if (sm90a) {
+      abi.insert(abi.end(), std::begin(kFlashTmaParams), std::end(kFlashTmaParams));
+      CHECK(k.ptx.find("wgmma.mma_async.sync.aligned.m64n") != std::string::npos);
+    } else {
+      CHECK(k.ptx.find("mma.sync.aligned.m16n8k16.row.col.f32") != std::string::npos);
+    }
     CHECK(k.ptx.find("ex2.approx") != std::string::npos);
     CHECK(k.threadsPerBlock() > 0);
     CHECK(k.sharedMemBytes() > 0);
@@ -105,9 +114,9 @@ std::vector<CompiledKernel> compileAll(const std::vector<AttentionSpec> &specs,
 
 } // namespace
 
-TEST_CASE("every flash spec compiles to PTX for sm_80 and sm_90a", "[compiler][flash]") {
+TEST_CASE("every flash spec compiles to PTX for sm_80, sm_90 and sm_90a", "[compiler][flash]") {
   std::vector<AttentionSpec> specs;
-  for (const char *arch : {"sm_80", "sm_90a"})
+  for (const char *arch : {"sm_80", "sm_90", "sm_90a"})
     for (int d : {32, 64, 96, 128, 160, 192, 224, 256})
       for (bool causal : {false, true})
         for (DType t : {DType::BF16, DType::F16}) {
@@ -123,8 +132,22 @@ TEST_CASE("every flash spec compiles to PTX for sm_80 and sm_90a", "[compiler][f
       compileAll(specs, {std::begin(kFlashParams), std::end(kFlashParams)});
   for (const CompiledKernel &k : kernels) {
     INFO(k.entryName());
-    CHECK(k.ptx.find("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16") != std::string::npos);
-    CHECK(k.ptx.find("cp.async.cg.shared.global") != std::string::npos);
+    if (k.spec.arch == "sm_90a") {
+      // TMA into swizzled tiles on mbarriers; a producer warpgroup that gives
+      // its registers to the consumers; P V with P from registers.
+      CHECK(k.ptx.find("cp.async.bulk.tensor.4d.shared::cluster.global") != std::string::npos);
+      CHECK(k.ptx.find("mbarrier.try_wait.parity") != std::string::npos);
+      CHECK(k.ptx.find("setmaxnreg.dec") != std::string::npos);
+      CHECK(k.ptx.find("setmaxnreg.inc") != std::string::npos);
+      CHECK(k.ptx.find("wgmma.mma_async.sync.aligned.m64n" + std::to_string(k.spec.headDim) +
+                       "k16.f32") != std::string::npos);
+      CHECK(k.ptx.find("mma.sync.aligned.m16n8k16") == std::string::npos);
+      CHECK(k.threadsPerBlock() == 384);
+      CHECK(k.spillBytes <= 0);
+    } else {
+      CHECK(k.ptx.find("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16") != std::string::npos);
+      CHECK(k.ptx.find("cp.async.cg.shared.global") != std::string::npos);
+    }
   }
 }
 
@@ -233,10 +256,25 @@ TEST_CASE("bad specs are rejected with a message naming the field", "[compiler]"
   s.arch = "gfx90a";
   expectError(s, "arch");
   s = {};
+  s.arch = "sm_80";
   s.config = {128, 64, 3, 2}; // block_m not a multiple of 16 * warps
   expectError(s, "block_m");
+  // The sm_90a recipe: one producer and block_m / 64 consumer warpgroups.
+  s = {};
+  s.config = {128, 64, 8, 2};
+  expectError(s, "so warps must be 12, got 8");
+  s = {};
+  s.config = {256, 64, 20, 2};
+  expectError(s, "block_m must be 64 or 128");
+  s = {};
+  s.config = {128, 72, 12, 2};
+  expectError(s, "block_n must be a multiple of 16");
   s = {};
   s.config = {128, 64, 8, 9};
+  s.arch = "sm_80";
+  expectError(s, "stages");
+  s.arch = "sm_90a";
+  s.config = {128, 64, 12, 9};
   expectError(s, "stages");
 }
 

@@ -33,6 +33,8 @@ struct LaunchShape {
   /// Rows (query rows, or token rows) per CTA: grid x = ceil(rows / rowsPerCta).
   int rowsPerCta = 0;
   std::string recipe; ///< the recipe's name
+  /// The kernel takes TMA tensor maps after its ABI table (abiParamKinds).
+  bool tensorMaps = false;
 };
 /// Fails (error set) when no recipe serves the spec or its config cannot be used.
 bool computeLaunchShape(const AttentionSpec &spec, LaunchShape &shape, std::string &error);

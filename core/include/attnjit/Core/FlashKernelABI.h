@@ -43,6 +43,21 @@ inline constexpr AbiParam kFlashParams[] = {
 };
 inline constexpr size_t kNumFlashParams = sizeof(kFlashParams) / sizeof(kFlashParams[0]);
 
+/// Parameters the sm_90a flash recipe appends to kFlashParams: TMA tensor maps
+/// of q, k and v (CUtensorMap by value). Each describes its tensor as rank 4,
+/// dimensions (head_dim, seq, heads, batch) innermost first with the byte
+/// strides of the row, head and batch; a box of (64, block_m) for q and
+/// (64, block_n) for k and v; 128-byte swizzle; out-of-bounds elements read as
+/// zeros. Head sizes below a multiple of 64 read zero columns. The output and
+/// LSE are written through the plain pointers and strides of kFlashParams.
+/// Kernels with these parameters say so in their launch plan; the table's
+/// addition changed no existing signature, so kFlashAbiVersion stays.
+inline constexpr AbiParam kFlashTmaParams[] = {
+    {"tm_q", AbiType::TensorMap}, {"tm_k", AbiType::TensorMap}, {"tm_v", AbiType::TensorMap}};
+inline constexpr size_t kNumFlashTmaParams = sizeof(kFlashTmaParams) / sizeof(kFlashTmaParams[0]);
+/// Columns of one TMA box (128 bytes of 16-bit elements, the 128B swizzle's row).
+inline constexpr int kFlashTmaBoxCols = 64;
+
 /// Host-side argument block, field order identical to kFlashParams.
 struct FlashLaunchArgs {
   const void *q = nullptr, *k = nullptr, *v = nullptr;

@@ -38,6 +38,9 @@ struct RecipeLaunch {
   /// Grid: (ceil(rows / rowsPerCta), heads, batch), where rows are the query
   /// rows (attention) or token rows (merge).
   int rowsPerCta = 0;
+  /// The kernel's signature is its variant's ABI table followed by TMA tensor
+  /// maps (kFlashTmaParams), which the launcher encodes per call.
+  bool tensorMaps = false;
 };
 
 class KernelRecipe {

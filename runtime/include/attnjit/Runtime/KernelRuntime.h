@@ -13,6 +13,7 @@
 
 #include "attnjit/Core/AttentionSpec.h"
 #include "attnjit/Runtime/CompiledKernel.h"
+#include "attnjit/Runtime/Context.h"
 #include "attnjit/Core/FlashKernelABI.h"
 #include "attnjit/Runtime/KernelParams.h"
 #include "attnjit/Runtime/KernelProvider.h"
@@ -44,6 +45,16 @@ struct LoadedKernel {
   CUcontext context = nullptr; ///< the context `module` was loaded into
   std::string provider;        ///< name of the provider that supplied it
 };
+
+/// Environment variable naming the arch kernels are built for instead of the
+/// device's own, e.g. ATTNJIT_ARCH=sm_90 on an sm_90a GPU takes the sm_80
+/// recipe (the sm_90a recipe needs sm_90a) for comparison. Read once.
+inline constexpr const char *kArchEnv = "ATTNJIT_ARCH";
+/// The arch kernels are built for on the device `info` describes: its own,
+/// or kArchEnv's value when set. Throws InvalidArgument when that value is not
+/// an arch or the device cannot run it (a higher compute capability, or an
+/// 'a' arch other than its own).
+std::string targetArch(const DeviceInfo &info);
 
 class KernelRuntime;
 /// Registered by a library that provides kernels (the compiler library does so

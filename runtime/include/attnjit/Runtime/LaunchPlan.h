@@ -77,7 +77,9 @@ std::optional<ParamKind> parseParamKind(std::string_view s);
 /// kFlashParams for flash, kFlashParams + kSdpaExtraParams for SDPA,
 /// kMergeParams for merge. Empty for a variant without a table (Sage, until its
 /// recipe lands).
-std::vector<ParamKind> abiParamKinds(Variant variant);
+/// `tensorMaps`: the flash table followed by kFlashTmaParams (the sm_90a
+/// flash recipe's signature; flash only).
+std::vector<ParamKind> abiParamKinds(Variant variant, bool tensorMaps = false);
 /// The ABI version of `variant`'s table (kFlashAbiVersion, kSdpaAbiVersion,
 /// kMergeAbiVersion; 0 without a table). A cached kernel of another version is
 /// not launched.

@@ -1,0 +1,439 @@
+//===- FlashSm90Recipe.cpp - The sm_90a flash kernel recipe ----------------===//
+//
+// Part of attnjit.
+//
+// FlashAttention-3's structure on the sm_90a instruction layer. One CTA
+// computes `blockM` = 64 x C query rows of one (batch, head) with C consumer
+// warpgroups of 64 rows each and one producer warpgroup:
+//
+//  - The producer (one thread of warpgroup 0, its registers lowered with
+//    setmaxnreg) loads the Q tile once and streams K and V blocks of `blockN`
+//    keys with TMA into a `stages`-deep ring of 128B-swizzled shared-memory
+//    tiles. Each slot has a "full" mbarrier (TMA transaction bytes) and an
+//    "empty" one (every consumer thread arrives once it no longer reads it).
+//  - Each consumer warpgroup (registers raised) computes S = Q K^T with wgmma
+//    (both operands from shared memory, K-major), the online softmax of
+//    OnlineSoftmax.h in the exp2 domain on the accumulator fragment (the same
+//    layout as mma.sync's, one 16-row group per warp), packs P to 16 bits and
+//    computes O += P V with wgmma taking P from registers and V MN-major from
+//    shared memory.
+//
+// Tiles of head_dim are stored as 64-column panels (one 128-byte swizzled row
+// per key); TMA zero fills rows beyond the sequence and columns beyond
+// head_dim, so one kernel serves every length. Causal attention aligns the
+// last query with the last key, as the sm_80 recipe does; rows without a
+// visible key produce zeros and lse = -inf. The output and LSE are stored
+// from registers.
+//
+//===----------------------------------------------------------------------===//
+#include "attnjit/Kernels/OnlineSoftmax.h"
+#include "attnjit/Kernels/Recipe.h"
+#include "attnjit/Kernels/Sm80Instructions.h"
+#include "attnjit/Kernels/Sm90Instructions.h"
+
+#include <fmt/format.h>
+
+#include <cassert>
+#include <optional>
+
+using namespace mlir;
+
+namespace attnjit::kernels {
+namespace {
+
+/// Bytes of one swizzled panel row: 64 16-bit elements.
+constexpr int kPanelRowBytes = kFlashTmaBoxCols * 2;
+/// Rows of one consumer warpgroup's tile (wgmma's M).
+constexpr int kWgRows = 64;
+
+struct Sm90Geometry {
+  int headDim = 0;
+  int panels = 0; ///< 64-column panels of head_dim
+  int blockM = 0, blockN = 0, stages = 0, numWarps = 0;
+  int consumers = 0; ///< consumer warpgroups
+  int threads = 0;
+  int qPanelBytes = 0, kvPanelBytes = 0;
+  int qBytes = 0, kvStageBytes = 0;
+  int kOff = 0, vOff = 0, barOff = 0, smemBytes = 0;
+  /// Register budgets after setmaxnreg (0: not used).
+  int producerRegs = 0, consumerRegs = 0;
+
+  static std::string compute(const AttentionSpec &spec, Sm90Geometry &g);
+};
+
+KernelConfig flashSm90Config(const AttentionSpec &spec) {
+  KernelConfig c = spec.config;
+  // Two consumer warpgroups of 64 rows; key blocks as wide as the register
+  // file allows next to the d / 2 accumulators of O per thread.
+  int d = spec.headDim;
+  KernelConfig def{128, d <= 128 ? 128 : d <= 192 ? 96 : 64, 12, 2};
+  if (c.blockM == 0) c.blockM = def.blockM;
+  if (c.blockN == 0) c.blockN = def.blockN;
+  if (c.numWarps == 0) c.numWarps = def.numWarps;
+  if (c.stages == 0) c.stages = def.stages;
+  return c;
+}
+
+std::string Sm90Geometry::compute(const AttentionSpec &spec, Sm90Geometry &g) {
+  const KernelConfig &c = spec.config;
+  if (!c.isComplete())
+    return "config: incomplete (" + c.str() + ")";
+  if (spec.variant != Variant::Flash)
+    return fmt::format("variant: the sm_90a recipe emits flash kernels, got {}",
+                       toString(spec.variant));
+  if (spec.dtype != DType::F16 && spec.dtype != DType::BF16)
+    return fmt::format("dtype: the sm_90a recipe supports f16 and bf16, got {}",
+                       toString(spec.dtype));
+  if (spec.headDim < 16 || spec.headDim > 256 || spec.headDim % 16 != 0)
+    return fmt::format("head_dim: the sm_90a recipe needs a multiple of 16 in 16..256, got {}",
+                       spec.headDim);
+  g.headDim = spec.headDim;
+  g.panels = (spec.headDim + kFlashTmaBoxCols - 1) / kFlashTmaBoxCols;
+  g.blockM = c.blockM;
+  g.blockN = c.blockN;
+  g.stages = c.stages;
+  g.numWarps = c.numWarps;
+  if (c.blockM % kWgRows != 0 || c.blockM < kWgRows || c.blockM > 2 * kWgRows)
+    return fmt::format("config: block_m must be 64 or 128 (64 rows per consumer warpgroup), "
+                       "got {}",
+                       c.blockM);
+  g.consumers = c.blockM / kWgRows;
+  if (c.numWarps != 4 * (g.consumers + 1))
+    return fmt::format("config: block_m {} takes {} consumer warpgroups and one producer, so "
+                       "warps must be {}, got {}",
+                       c.blockM, g.consumers, 4 * (g.consumers + 1), c.numWarps);
+  if (c.blockN % 16 != 0 || c.blockN < 16 || c.blockN > 256)
+    return fmt::format("config: block_n must be a multiple of 16 in 16..256, got {}", c.blockN);
+  if (c.stages < 2 || c.stages > 4)
+    return fmt::format("config: stages must be 2..4, got {}", c.stages);
+  g.threads = 32 * c.numWarps;
+  g.qPanelBytes = c.blockM * kPanelRowBytes;
+  g.kvPanelBytes = c.blockN * kPanelRowBytes;
+  g.qBytes = g.qPanelBytes * g.panels;
+  g.kvStageBytes = g.kvPanelBytes * g.panels;
+  g.kOff = g.qBytes;
+  g.vOff = g.kOff + c.stages * g.kvStageBytes;
+  g.barOff = g.vOff + c.stages * g.kvStageBytes;
+  // Barriers: q full, then per slot k full, k empty, v full, v empty.
+  g.smemBytes = g.barOff + 8 * (1 + 4 * c.stages);
+  if (int limit = archMaxSharedBytes(spec.arch); limit > 0 && g.smemBytes > limit)
+    return fmt::format("config: {} needs {} bytes of shared memory, {} allows at most {}",
+                       c.str(), g.smemBytes, spec.arch, limit);
+  // 65536 registers per SM: the producer warpgroup gives most of its share
+  // to the consumers (multiples of 8).
+  if (g.consumers == 2) {
+    g.producerRegs = 40;
+    g.consumerRegs = 232;
+  }
+  return {};
+}
+
+class FlashSm90Emitter : public KernelBuilder {
+public:
+  FlashSm90Emitter(OpBuilder &b, Location loc, const AttentionSpec &spec, const Sm90Geometry &g)
+      : KernelBuilder(b, loc), spec(spec), g(g), sm80(*this), sm90(*this),
+        at{*this, AccFragment{1, g.blockN / 8}, Value(), Value(), Value(), g.blockN} {
+    elt = spec.dtype == DType::F16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
+    wgType = spec.dtype == DType::F16 ? WgmmaOperand::F16 : WgmmaOperand::BF16;
+  }
+
+  gpu::GPUFuncOp emit(gpu::GPUModuleOp module);
+
+private:
+  Value bar(int off, Value slot = Value()) {
+    Value o = ci32(g.barOff + off);
+    if (slot)
+      o = add(o, mul(slot, ci32(8)));
+    return gepS(o);
+  }
+  Value qFull() { return bar(0); }
+  Value kFull(Value s) { return bar(8, s); }
+  Value kEmpty(Value s) { return bar(8 + 8 * g.stages, s); }
+  Value vFull(Value s) { return bar(8 + 16 * g.stages, s); }
+  Value vEmpty(Value s) { return bar(8 + 24 * g.stages, s); }
+  Value kSlot(Value s) { return add(ci32(g.kOff), mul(s, ci32(g.kvStageBytes))); }
+  Value vSlot(Value s) { return add(ci32(g.vOff), mul(s, ci32(g.kvStageBytes))); }
+
+  void emitProducer(const KernelFunction &fn);
+  void emitConsumer(const KernelFunction &fn);
+  void emitBlock(Value n, bool masked, SmallVector<Value> &acc, SmallVector<Value> &rowMax,
+                 SmallVector<Value> &rowSum);
+
+  const AttentionSpec &spec;
+  const Sm90Geometry &g;
+  Sm80Instructions sm80;
+  Sm90Instructions sm90;
+  FragmentCoords at;
+  std::optional<OnlineSoftmax> softmax;
+  Type elt;
+  WgmmaOperand wgType;
+
+  Value tid, head, batch, kvHead, seqQ, seqK, causalOffset, m0, scaleLog2, nEnd, nNoMask;
+  Value qAddr, smemAddr; ///< shared-window addresses (i32)
+};
+
+void FlashSm90Emitter::emitProducer(const KernelFunction &fn) {
+  if (g.producerRegs)
+    sm90.setMaxRegisters(g.producerRegs, /*increase=*/false);
+  ifThen(cmpi(arith::CmpIPredicate::eq, tid, ci32(0)), [&] {
+    sm90.mbarrierArriveExpectTx(qFull(), ci32(g.qBytes));
+    for (int p = 0; p < g.panels; ++p)
+      sm90.tmaLoad(gepS(ci32(p * g.qPanelBytes)), fn.arg("tm_q"),
+                   {ci32(p * kFlashTmaBoxCols), m0, head, batch}, qFull());
+    auto forOp = scf::ForOp::create(b, loc, ci32(0), nEnd, ci32(1));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forOp.getBody());
+    Value n = forOp.getInductionVar();
+    Value slot = remui(n, g.stages);
+    Value reuse = cmpi(arith::CmpIPredicate::sge, n, ci32(g.stages));
+    // The phase of the slot's previous round, which the consumers released.
+    Value prevParity = andi(sub(divui(n, g.stages), ci32(1)), 1);
+    Value key0 = mul(n, ci32(g.blockN));
+    auto load = [&](Value full, Value empty, Value tile, const char *map) {
+      ifThen(reuse, [&] { sm90.mbarrierWait(empty, prevParity); });
+      sm90.mbarrierArriveExpectTx(full, ci32(g.kvStageBytes));
+      for (int p = 0; p < g.panels; ++p)
+        sm90.tmaLoad(gepS(add(tile, ci32(p * g.kvPanelBytes))), fn.arg(map),
+                     {ci32(p * kFlashTmaBoxCols), key0, kvHead, batch}, full);
+    };
+    load(kFull(slot), kEmpty(slot), kSlot(slot), "tm_k");
+    load(vFull(slot), vEmpty(slot), vSlot(slot), "tm_v");
+  });
+}
+
+void FlashSm90Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
+                                 SmallVector<Value> &rowMax, SmallVector<Value> &rowSum) {
+  const int NT = g.blockN / 8;
+  Value slot = remui(n, g.stages);
+  Value parity = andi(divui(n, g.stages), 1);
+
+  // S = Q K^T: K-major operands, 16 columns of head_dim per wgmma; a k step
+  // moves 32 bytes within the swizzled row, a panel moves to the next one.
+  sm90.mbarrierWait(kFull(slot), parity);
+  Value kAddr = add(smemAddr, kSlot(slot));
+  SmallVector<Value> s(g.blockN / 2, cf32(0.0));
+  sm90.wgmmaFence();
+  for (int ks = 0; ks < g.headDim / 16; ++ks) {
+    int inPanel = (ks % 4) * 32;
+    Value descA = sm90.wgmmaDescriptor(add(qAddr, ci32((ks / 4) * g.qPanelBytes + inPanel)), 16,
+                                       1024, SmemSwizzle::Swizzle128B);
+    Value descB = sm90.wgmmaDescriptor(add(kAddr, ci32((ks / 4) * g.kvPanelBytes + inPanel)), 16,
+                                       1024, SmemSwizzle::Swizzle128B);
+    sm90.wgmma(wgType, g.blockN, descA, descB, s, /*accumulate=*/ks > 0);
+  }
+  sm90.wgmmaCommit();
+  sm90.wgmmaWait(0);
+  sm90.mbarrierArrive(kEmpty(slot));
+
+  if (masked) {
+    maskColumnsFrom(*this, at, n, s, [&](int r) {
+      Value limit = seqK;
+      if (spec.causal)
+        limit = minsi(limit, add(add(at.row(r), ci32(1)), causalOffset));
+      return limit;
+    });
+  }
+
+  SmallVector<Value> blockMax = softmax->blockMax(s, rowMax);
+  softmax->rescale(blockMax, rowMax, rowSum, acc);
+  SmallVector<Value> p(NT * 2);
+  softmax->exponentiate(s, rowMax, rowSum, [&](int r, int j, Value(&e)[2]) {
+    p[j * 2 + r] = sm80.pack2(elt, e[0], e[1]);
+  });
+
+  // O += P V: P in mma.sync's A layout, V MN-major (head_dim contiguous):
+  // 64-column panels blockN * 128 bytes apart (leading byte offset), 8-key
+  // groups 1024 bytes apart (stride byte offset); a k step is 16 keys.
+  sm90.mbarrierWait(vFull(slot), parity);
+  Value vAddr = add(smemAddr, vSlot(slot));
+  sm90.wgmmaFence();
+  for (int ks = 0; ks < g.blockN / 16; ++ks) {
+    SmallVector<Value, 4> a = {p[(2 * ks) * 2 + 0], p[(2 * ks) * 2 + 1], p[(2 * ks + 1) * 2 + 0],
+                               p[(2 * ks + 1) * 2 + 1]};
+    Value descB = sm90.wgmmaDescriptor(add(vAddr, ci32(ks * 16 * kPanelRowBytes)),
+                                       g.kvPanelBytes, 1024, SmemSwizzle::Swizzle128B);
+    sm90.wgmmaRegA(wgType, g.headDim, a, descB, acc, /*transB=*/true);
+  }
+  sm90.wgmmaCommit();
+  sm90.wgmmaWait(0);
+  sm90.mbarrierArrive(vEmpty(slot));
+}
+
+void FlashSm90Emitter::emitConsumer(const KernelFunction &fn) {
+  const int DT = g.headDim / 8;
+  if (g.consumerRegs)
+    sm90.setMaxRegisters(g.consumerRegs, /*increase=*/true);
+  Value lane = andi(tid, 31);
+  Value cwarp = sub(shrui(tid, 5), ci32(4)); // 0 .. 4 * consumers - 1
+  Value cgroup = shrui(cwarp, 2);
+  at.lane = lane;
+  at.warp = cwarp;
+  at.m0 = m0;
+  qAddr = add(smemAddr, mul(cgroup, ci32(kWgRows * kPanelRowBytes)));
+
+  sm90.mbarrierWait(qFull(), ci32(0));
+
+  SmallVector<Value> init(DT * 4, cf32(0.0));
+  init.push_back(negInf());
+  init.push_back(negInf());
+  init.push_back(cf32(0.0));
+  init.push_back(cf32(0.0));
+  auto emitLoop = [&](Value lb, Value ub, bool masked, ValueRange state) -> SmallVector<Value> {
+    auto forOp = scf::ForOp::create(b, loc, lb, ub, ci32(1), state);
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(forOp.getBody());
+    ValueRange it = forOp.getRegionIterArgs();
+    SmallVector<Value> acc(it.begin(), it.begin() + DT * 4);
+    SmallVector<Value> rowMax(it.begin() + DT * 4, it.begin() + DT * 4 + 2);
+    SmallVector<Value> rowSum(it.begin() + DT * 4 + 2, it.end());
+    emitBlock(forOp.getInductionVar(), masked, acc, rowMax, rowSum);
+    SmallVector<Value> yield = acc;
+    yield.append(rowMax);
+    yield.append(rowSum);
+    scf::YieldOp::create(b, loc, yield);
+    return SmallVector<Value>(forOp.getResults());
+  };
+  SmallVector<Value> state = emitLoop(ci32(0), nNoMask, /*masked=*/false, init);
+  state = emitLoop(nNoMask, nEnd, /*masked=*/true, state);
+
+  // Epilogue: normalize and store O (two 16-bit columns per store) and LSE.
+  auto headBase = [&](const char *ptr, const char *bs, const char *hs) {
+    Value off = arith::AddIOp::create(b, loc, mul(ext64(batch), fn.arg(bs)),
+                                      mul(ext64(head), fn.arg(hs)));
+    return gepG(fn.arg(ptr), mul(off, ci64(2)));
+  };
+  Value oBase = headBase("o", "o_batch_stride", "o_head_stride");
+  for (int half = 0; half < 2; ++half) {
+    OnlineSoftmax::RowTotal total = softmax->finish(state[DT * 4 + 2 + half]);
+    Value row = at.row(half);
+    ifThen(cmpi(arith::CmpIPredicate::slt, row, seqQ), [&] {
+      Value rowPtr = gepG(oBase, mul(mul(ext64(row), fn.arg("o_row_stride")), ci64(2)));
+      Value colBase = mul(andi(lane, 3), ci32(2));
+      for (int d = 0; d < DT; ++d) {
+        Value o0 = fmul(state[d * 4 + half * 2 + 0], total.inv);
+        Value o1 = fmul(state[d * 4 + half * 2 + 1], total.inv);
+        Value col = add(colBase, ci32(d * 8));
+        LLVM::StoreOp::create(b, loc, sm80.pack2(elt, o0, o1),
+                              gepG(rowPtr, ext64(mul(col, ci32(2)))), 4);
+      }
+      if (spec.returnLse) {
+        ifThen(cmpi(arith::CmpIPredicate::eq, andi(lane, 3), ci32(0)), [&] {
+          Value lse = softmax->logSumExp(state[DT * 4 + half], total, scaleLog2);
+          Value idx = arith::AddIOp::create(
+              b, loc,
+              mul(add(mul(ext64(batch), ext64(fn.arg("num_heads"))), ext64(head)), ext64(seqQ)),
+              ext64(row));
+          LLVM::StoreOp::create(b, loc, lse, gepG(fn.arg("lse"), mul(idx, ci64(4))), 4);
+        });
+      }
+    });
+  }
+}
+
+gpu::GPUFuncOp FlashSm90Emitter::emit(gpu::GPUModuleOp module) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  std::string smemName = spec.kernelName() + "_smem";
+  declareDynamicSmem(smemName, 1024);
+
+  SmallVector<AbiParam> params(std::begin(kFlashParams), std::end(kFlashParams));
+  params.append(std::begin(kFlashTmaParams), std::end(kFlashTmaParams));
+  KernelFunction fn = createKernel(module, spec.kernelName(), params, g.threads);
+  auto arg = [&](const char *name) { return fn.arg(name); };
+
+  bindDynamicSmem(smemName);
+  smemAddr = sm90.sharedAddress(smemBase);
+  tid = threadIdX();
+  Value bx = blockId(gpu::Dimension::x);
+  head = blockId(gpu::Dimension::y);
+  batch = blockId(gpu::Dimension::z);
+  seqQ = arg("seqlen_q");
+  seqK = arg("seqlen_k");
+  scaleLog2 = arg("scale_log2");
+  causalOffset = sub(seqK, seqQ);
+  Value numMBlocks = gridDim(gpu::Dimension::x);
+  Value mBlock = spec.causal ? sub(sub(numMBlocks, ci32(1)), bx) : bx;
+  m0 = mul(mBlock, ci32(g.blockM));
+  kvHead = arith::DivUIOp::create(b, loc, head, arg("head_ratio"));
+  softmax.emplace(*this, at.frag, AccFragment{1, g.headDim / 8}, scaleLog2);
+
+  // Key blocks of this CTA: [0, nEnd); from nNoMask on they need masking.
+  Value nBlocksK = arith::CeilDivSIOp::create(b, loc, seqK, ci32(g.blockN));
+  nNoMask = arith::DivSIOp::create(b, loc, seqK, ci32(g.blockN));
+  nEnd = nBlocksK;
+  if (spec.causal) {
+    Value lastRow = minsi(add(m0, ci32(g.blockM)), seqQ);
+    Value causalEnd =
+        arith::CeilDivSIOp::create(b, loc, add(lastRow, causalOffset), ci32(g.blockN));
+    nEnd = maxsi(minsi(nEnd, causalEnd), ci32(0));
+    Value causalNoMask =
+        arith::FloorDivSIOp::create(b, loc, add(add(m0, causalOffset), ci32(1)), ci32(g.blockN));
+    nNoMask = minsi(nNoMask, causalNoMask);
+  }
+  nNoMask = maxsi(minsi(nNoMask, nEnd), ci32(0));
+
+  // Barriers, initialized by one thread and made visible to TMA and the CTA.
+  ifThen(cmpi(arith::CmpIPredicate::eq, tid, ci32(0)), [&] {
+    sm90.mbarrierInit(qFull(), 1);
+    for (int st = 0; st < g.stages; ++st) {
+      Value s = ci32(st);
+      sm90.mbarrierInit(kFull(s), 1);
+      sm90.mbarrierInit(vFull(s), 1);
+      sm90.mbarrierInit(kEmpty(s), 128 * g.consumers);
+      sm90.mbarrierInit(vEmpty(s), 128 * g.consumers);
+    }
+    sm90.fenceMbarrierInit();
+  });
+  sm80.barrier();
+
+  Value isProducer = cmpi(arith::CmpIPredicate::ult, tid, ci32(128));
+  auto ifOp = scf::IfOp::create(b, loc, isProducer, /*withElse=*/true);
+  {
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+    emitProducer(fn);
+    b.setInsertionPoint(ifOp.elseBlock()->getTerminator());
+    emitConsumer(fn);
+  }
+  gpu::ReturnOp::create(b, loc);
+  return fn.func;
+}
+
+class FlashSm90Recipe final : public KernelRecipe {
+public:
+  std::string_view name() const override { return "flash-sm90a"; }
+  bool servesVariant(Variant v) const override { return v == Variant::Flash; }
+  int minCapability() const override { return 90; }
+  /// wgmma and setmaxnreg exist only on sm_90a.
+  bool servesArch(std::string_view arch) const override { return arch == "sm_90a"; }
+  KernelConfig defaultConfig(const AttentionSpec &spec) const override {
+    return flashSm90Config(spec);
+  }
+  std::string launch(const AttentionSpec &spec, RecipeLaunch &out) const override {
+    Sm90Geometry g;
+    if (std::string err = Sm90Geometry::compute(spec, g); !err.empty())
+      return err;
+    out.threads = g.threads;
+    out.sharedMemBytes = g.smemBytes;
+    out.rowsPerCta = g.blockM;
+    out.tensorMaps = true;
+    return {};
+  }
+  void emit(OpBuilder &b, Location loc, gpu::GPUModuleOp module,
+            const AttentionSpec &spec) const override {
+    Sm90Geometry g;
+    std::string err = Sm90Geometry::compute(spec, g);
+    assert(err.empty() && "emit() after a failed launch()");
+    (void)err;
+    FlashSm90Emitter(b, loc, spec, g).emit(module);
+  }
+};
+
+} // namespace
+
+const KernelRecipe &flashSm90Recipe() {
+  static const FlashSm90Recipe recipe;
+  return recipe;
+}
+
+} // namespace attnjit::kernels
