@@ -64,9 +64,14 @@ struct Sm90Geometry {
 KernelConfig flashSm90Config(const AttentionSpec &spec) {
   KernelConfig c = spec.config;
   // Two consumer warpgroups of 64 rows; key blocks as wide as the register
-  // file allows next to the d / 2 accumulators of O per thread.
+  // file allows next to the d / 2 accumulators of O per thread. From H200
+  // sweeps (docs/PERFORMANCE.md): at d <= 128, 128-key blocks beat 64..192
+  // and a third stage gains nothing; at d = 256, 80 keys beat 48 and 64
+  // by 3% without masking (spilling 36 bytes) and tie with causal masking
+  // (spilling 116), so causal kernels keep 64.
   int d = spec.headDim;
-  KernelConfig def{128, d <= 128 ? 128 : d <= 192 ? 96 : 64, 12, 2};
+  int wideN = spec.causal ? 64 : 80;
+  KernelConfig def{128, d <= 128 ? 128 : d <= 192 ? 96 : wideN, 12, 2};
   if (c.blockM == 0) c.blockM = def.blockM;
   if (c.blockN == 0) c.blockN = def.blockN;
   if (c.numWarps == 0) c.numWarps = def.numWarps;
@@ -156,8 +161,20 @@ private:
 
   void emitProducer(const KernelFunction &fn);
   void emitConsumer(const KernelFunction &fn);
-  void emitBlock(Value n, bool masked, SmallVector<Value> &acc, SmallVector<Value> &rowMax,
-                 SmallVector<Value> &rowSum);
+  /// Waits for K block n and issues S = Q K_n^T as one wgmma group; returns
+  /// the accumulators (valid after the group's wait).
+  SmallVector<Value> issueQK(Value n);
+  /// Waits for V block n and issues O += P V_n as one wgmma group.
+  void issuePV(Value n, ArrayRef<Value> p, SmallVector<Value> &acc);
+  /// Masks (when `masked`) and exponentiates S_n; returns P packed to 16-bit
+  /// pairs and, in `factor`, the rescale factor of O per row slot.
+  SmallVector<Value> softmaxBlock(Value n, bool masked, SmallVector<Value> &s,
+                                  SmallVector<Value> &rowMax, SmallVector<Value> &rowSum,
+                                  SmallVector<Value> &factor);
+  /// This consumer warpgroup's turn to issue MMAs: waits for it, and hands
+  /// it to the other group (two consumer groups only).
+  void turnBegin();
+  void turnEnd();
 
   const AttentionSpec &spec;
   const Sm90Geometry &g;
@@ -170,6 +187,7 @@ private:
 
   Value tid, head, batch, kvHead, seqQ, seqK, causalOffset, m0, scaleLog2, nEnd, nNoMask;
   Value qAddr, smemAddr; ///< shared-window addresses (i32)
+  Value cgroup;          ///< consumer warpgroup (0 or 1)
 };
 
 void FlashSm90Emitter::emitProducer(const KernelFunction &fn) {
@@ -201,18 +219,13 @@ void FlashSm90Emitter::emitProducer(const KernelFunction &fn) {
   });
 }
 
-void FlashSm90Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
-                                 SmallVector<Value> &rowMax, SmallVector<Value> &rowSum) {
-  const int NT = g.blockN / 8;
+SmallVector<Value> FlashSm90Emitter::issueQK(Value n) {
   Value slot = remui(n, g.stages);
-  Value parity = andi(divui(n, g.stages), 1);
-
-  // S = Q K^T: K-major operands, 16 columns of head_dim per wgmma; a k step
-  // moves 32 bytes within the swizzled row, a panel moves to the next one.
-  sm90.mbarrierWait(kFull(slot), parity);
+  sm90.mbarrierWait(kFull(slot), andi(divui(n, g.stages), 1));
+  // K-major operands, 16 columns of head_dim per wgmma: a k step moves 32
+  // bytes within the swizzled row, a 64-column panel to the next panel.
   Value kAddr = add(smemAddr, kSlot(slot));
   SmallVector<Value> s(g.blockN / 2, cf32(0.0));
-  sm90.wgmmaFence();
   for (int ks = 0; ks < g.headDim / 16; ++ks) {
     int inPanel = (ks % 4) * 32;
     Value descA = sm90.wgmmaDescriptor(add(qAddr, ci32((ks / 4) * g.qPanelBytes + inPanel)), 16,
@@ -222,31 +235,16 @@ void FlashSm90Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
     sm90.wgmma(wgType, g.blockN, descA, descB, s, /*accumulate=*/ks > 0);
   }
   sm90.wgmmaCommit();
-  sm90.wgmmaWait(0);
-  sm90.mbarrierArrive(kEmpty(slot));
+  return s;
+}
 
-  if (masked) {
-    maskColumnsFrom(*this, at, n, s, [&](int r) {
-      Value limit = seqK;
-      if (spec.causal)
-        limit = minsi(limit, add(add(at.row(r), ci32(1)), causalOffset));
-      return limit;
-    });
-  }
-
-  SmallVector<Value> blockMax = softmax->blockMax(s, rowMax);
-  softmax->rescale(blockMax, rowMax, rowSum, acc);
-  SmallVector<Value> p(NT * 2);
-  softmax->exponentiate(s, rowMax, rowSum, [&](int r, int j, Value(&e)[2]) {
-    p[j * 2 + r] = sm80.pack2(elt, e[0], e[1]);
-  });
-
-  // O += P V: P in mma.sync's A layout, V MN-major (head_dim contiguous):
-  // 64-column panels blockN * 128 bytes apart (leading byte offset), 8-key
-  // groups 1024 bytes apart (stride byte offset); a k step is 16 keys.
-  sm90.mbarrierWait(vFull(slot), parity);
+void FlashSm90Emitter::issuePV(Value n, ArrayRef<Value> p, SmallVector<Value> &acc) {
+  Value slot = remui(n, g.stages);
+  sm90.mbarrierWait(vFull(slot), andi(divui(n, g.stages), 1));
+  // P in mma.sync's A layout; V MN-major (head_dim contiguous): 64-column
+  // panels blockN * 128 bytes apart (leading byte offset), 8-key groups 1024
+  // bytes apart (stride byte offset); a k step is 16 keys.
   Value vAddr = add(smemAddr, vSlot(slot));
-  sm90.wgmmaFence();
   for (int ks = 0; ks < g.blockN / 16; ++ks) {
     SmallVector<Value, 4> a = {p[(2 * ks) * 2 + 0], p[(2 * ks) * 2 + 1], p[(2 * ks + 1) * 2 + 0],
                                p[(2 * ks + 1) * 2 + 1]};
@@ -255,8 +253,37 @@ void FlashSm90Emitter::emitBlock(Value n, bool masked, SmallVector<Value> &acc,
     sm90.wgmmaRegA(wgType, g.headDim, a, descB, acc, /*transB=*/true);
   }
   sm90.wgmmaCommit();
-  sm90.wgmmaWait(0);
-  sm90.mbarrierArrive(vEmpty(slot));
+}
+
+SmallVector<Value> FlashSm90Emitter::softmaxBlock(Value n, bool masked, SmallVector<Value> &s,
+                                                  SmallVector<Value> &rowMax,
+                                                  SmallVector<Value> &rowSum,
+                                                  SmallVector<Value> &factor) {
+  if (masked) {
+    maskColumnsFrom(*this, at, n, s, [&](int r) {
+      Value limit = seqK;
+      if (spec.causal)
+        limit = minsi(limit, add(add(at.row(r), ci32(1)), causalOffset));
+      return limit;
+    });
+  }
+  SmallVector<Value> blockMax = softmax->blockMax(s, rowMax);
+  factor = softmax->rescaleDeferred(blockMax, rowMax, rowSum);
+  SmallVector<Value> p(g.blockN / 4);
+  softmax->exponentiate(s, rowMax, rowSum, [&](int r, int j, Value(&e)[2]) {
+    p[j * 2 + r] = sm80.pack2(elt, e[0], e[1]);
+  });
+  return p;
+}
+
+void FlashSm90Emitter::turnBegin() {
+  if (g.consumers == 2)
+    sm90.namedBarrierSync(add(ci32(1), cgroup), 256);
+}
+
+void FlashSm90Emitter::turnEnd() {
+  if (g.consumers == 2)
+    sm90.namedBarrierArrive(sub(ci32(2), cgroup), 256);
 }
 
 void FlashSm90Emitter::emitConsumer(const KernelFunction &fn) {
@@ -265,7 +292,7 @@ void FlashSm90Emitter::emitConsumer(const KernelFunction &fn) {
     sm90.setMaxRegisters(g.consumerRegs, /*increase=*/true);
   Value lane = andi(tid, 31);
   Value cwarp = sub(shrui(tid, 5), ci32(4)); // 0 .. 4 * consumers - 1
-  Value cgroup = shrui(cwarp, 2);
+  cgroup = shrui(cwarp, 2);
   at.lane = lane;
   at.warp = cwarp;
   at.m0 = m0;
@@ -273,28 +300,101 @@ void FlashSm90Emitter::emitConsumer(const KernelFunction &fn) {
 
   sm90.mbarrierWait(qFull(), ci32(0));
 
+  // The schedule (FlashAttention-3's): block n's S = Q K^T is issued with
+  // block n - 1's O += P V; the softmax of S_n runs while P V is in flight,
+  // and O takes S_n's rescale factor once P V completed. The two consumer
+  // warpgroups take turns issuing their MMAs (named barriers 1 and 2), so one
+  // group's softmax overlaps the other's MMAs; the second group lets the
+  // first go first.
+  if (g.consumers == 2)
+    ifThen(cmpi(arith::CmpIPredicate::eq, cgroup, ci32(1)),
+           [&] { sm90.namedBarrierArrive(ci32(1), 256); });
   SmallVector<Value> init(DT * 4, cf32(0.0));
   init.push_back(negInf());
   init.push_back(negInf());
   init.push_back(cf32(0.0));
   init.push_back(cf32(0.0));
-  auto emitLoop = [&](Value lb, Value ub, bool masked, ValueRange state) -> SmallVector<Value> {
-    auto forOp = scf::ForOp::create(b, loc, lb, ub, ci32(1), state);
-    OpBuilder::InsertionGuard g2(b);
-    b.setInsertionPointToStart(forOp.getBody());
-    ValueRange it = forOp.getRegionIterArgs();
-    SmallVector<Value> acc(it.begin(), it.begin() + DT * 4);
-    SmallVector<Value> rowMax(it.begin() + DT * 4, it.begin() + DT * 4 + 2);
-    SmallVector<Value> rowSum(it.begin() + DT * 4 + 2, it.end());
-    emitBlock(forOp.getInductionVar(), masked, acc, rowMax, rowSum);
-    SmallVector<Value> yield = acc;
-    yield.append(rowMax);
-    yield.append(rowSum);
-    scf::YieldOp::create(b, loc, yield);
-    return SmallVector<Value>(forOp.getResults());
+  auto unpack = [&](ValueRange it, SmallVector<Value> &acc, SmallVector<Value> &rowMax,
+                    SmallVector<Value> &rowSum) {
+    acc.assign(it.begin(), it.begin() + DT * 4);
+    rowMax.assign(it.begin() + DT * 4, it.begin() + DT * 4 + 2);
+    rowSum.assign(it.begin() + DT * 4 + 2, it.begin() + DT * 4 + 4);
   };
-  SmallVector<Value> state = emitLoop(ci32(0), nNoMask, /*masked=*/false, init);
-  state = emitLoop(nNoMask, nEnd, /*masked=*/true, state);
+  auto pack = [&](ArrayRef<Value> acc, ArrayRef<Value> rowMax, ArrayRef<Value> rowSum,
+                  ArrayRef<Value> p) {
+    SmallVector<Value> v(acc.begin(), acc.end());
+    v.append(rowMax.begin(), rowMax.end());
+    v.append(rowSum.begin(), rowSum.end());
+    v.append(p.begin(), p.end());
+    return v;
+  };
+
+  auto hasBlocks = scf::IfOp::create(b, loc, TypeRange(ValueRange(init)),
+                                     cmpi(arith::CmpIPredicate::sgt, nEnd, ci32(0)), true);
+  {
+    OpBuilder::InsertionGuard g1(b);
+    b.setInsertionPointToStart(&hasBlocks.getThenRegion().front());
+    // Block 0: S only (always masked: it may be the last block too).
+    SmallVector<Value> acc, rowMax, rowSum, factor;
+    unpack(init, acc, rowMax, rowSum);
+    turnBegin();
+    sm90.wgmmaFence();
+    SmallVector<Value> s = issueQK(ci32(0));
+    turnEnd();
+    sm90.wgmmaWait(0);
+    sm90.fenceOperands(s);
+    sm90.mbarrierArrive(kEmpty(ci32(0)));
+    SmallVector<Value> p0 = softmaxBlock(ci32(0), /*masked=*/true, s, rowMax, rowSum, factor);
+
+    auto emitLoop = [&](Value lb, Value ub, bool masked, ValueRange state) -> SmallVector<Value> {
+      auto forOp = scf::ForOp::create(b, loc, lb, ub, ci32(1), state);
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(forOp.getBody());
+      Value n = forOp.getInductionVar();
+      ValueRange it = forOp.getRegionIterArgs();
+      SmallVector<Value> acc, rowMax, rowSum, factor;
+      unpack(it, acc, rowMax, rowSum);
+      SmallVector<Value> pPrev(it.begin() + DT * 4 + 4, it.end());
+      Value prev = sub(n, ci32(1));
+      turnBegin();
+      sm90.wgmmaFence();
+      SmallVector<Value> s = issueQK(n);
+      issuePV(prev, pPrev, acc);
+      turnEnd();
+      sm90.wgmmaWait(1);
+      sm90.fenceOperands(s);
+      sm90.mbarrierArrive(kEmpty(remui(n, g.stages)));
+      SmallVector<Value> p = softmaxBlock(n, masked, s, rowMax, rowSum, factor);
+      sm90.wgmmaWait(0);
+      sm90.fenceOperands(acc);
+      sm90.fenceOperands(pPrev); // P of block n - 1 stays allocated until here
+      sm90.mbarrierArrive(vEmpty(remui(prev, g.stages)));
+      softmax->scaleRows(factor, acc);
+      scf::YieldOp::create(b, loc, pack(acc, rowMax, rowSum, p));
+      return SmallVector<Value>(forOp.getResults());
+    };
+    Value mid = maxsi(nNoMask, ci32(1));
+    SmallVector<Value> state = emitLoop(ci32(1), mid, /*masked=*/false,
+                                        pack(acc, rowMax, rowSum, p0));
+    state = emitLoop(mid, nEnd, /*masked=*/true, state);
+
+    // The last block's P V.
+    unpack(state, acc, rowMax, rowSum);
+    SmallVector<Value> pLast(state.begin() + DT * 4 + 4, state.end());
+    Value last = sub(nEnd, ci32(1));
+    turnBegin();
+    sm90.wgmmaFence();
+    issuePV(last, pLast, acc);
+    turnEnd();
+    sm90.wgmmaWait(0);
+    sm90.fenceOperands(acc);
+    sm90.fenceOperands(pLast);
+    sm90.mbarrierArrive(vEmpty(remui(last, g.stages)));
+    scf::YieldOp::create(b, loc, pack(acc, rowMax, rowSum, {}));
+    b.setInsertionPointToStart(&hasBlocks.getElseRegion().front());
+    scf::YieldOp::create(b, loc, init);
+  }
+  SmallVector<Value> state(hasBlocks.getResults());
 
   // Epilogue: normalize and store O (two 16-bit columns per store) and LSE.
   auto headBase = [&](const char *ptr, const char *bs, const char *hs) {

@@ -76,6 +76,56 @@ void OnlineSoftmax::rescale(ArrayRef<Value> blockMax, SmallVectorImpl<Value> &ro
     acc[i] = ifOp.getResult(2 * R + i);
 }
 
+SmallVector<Value> OnlineSoftmax::rescaleDeferred(ArrayRef<Value> blockMax,
+                                                  SmallVectorImpl<Value> &rowMax,
+                                                  SmallVectorImpl<Value> &rowSum) {
+  OpBuilder &b = kb.b;
+  const int R = sf.rows();
+  Value anyGrow;
+  for (int r = 0; r < R; ++r) {
+    Value grow = kb.fma(blockMax[r], scale, kb.fneg(kb.fmul(rowMax[r], scale)));
+    Value g = kb.cmpf(arith::CmpFPredicate::OGT, grow, kb.cf32(kRescaleSlack));
+    anyGrow = anyGrow ? arith::OrIOp::create(b, kb.loc, anyGrow, g).getResult() : g;
+  }
+  Value vote = kb.voteAny(anyGrow);
+  // Results: R maxima, R row sums, R factors.
+  SmallVector<Type> types(R * 3, kb.f32);
+  auto ifOp = scf::IfOp::create(b, kb.loc, types, vote, /*withElse=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    SmallVector<Value> state(blockMax.begin(), blockMax.end()), alphas;
+    for (int r = 0; r < R; ++r) {
+      Value alpha = kb.exp2(kb.fma(rowMax[r], scale, kb.fneg(scaledMax(blockMax[r]))));
+      state.push_back(kb.fmul(rowSum[r], alpha));
+      alphas.push_back(alpha);
+    }
+    state.append(alphas);
+    scf::YieldOp::create(b, kb.loc, state);
+    b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+    SmallVector<Value> keep(rowMax.begin(), rowMax.end());
+    keep.append(rowSum.begin(), rowSum.end());
+    keep.append(R, kb.cf32(1.0));
+    scf::YieldOp::create(b, kb.loc, keep);
+  }
+  SmallVector<Value> factor;
+  for (int r = 0; r < R; ++r) {
+    rowMax[r] = ifOp.getResult(r);
+    rowSum[r] = ifOp.getResult(R + r);
+    factor.push_back(ifOp.getResult(2 * R + r));
+  }
+  return factor;
+}
+
+void OnlineSoftmax::scaleRows(ArrayRef<Value> factor, SmallVectorImpl<Value> &acc) {
+  for (int r = 0; r < of.rows(); ++r)
+    for (int d = 0; d < of.nTiles; ++d)
+      for (int e = 0; e < 2; ++e) {
+        Value &o = acc[of.index(r, d, e)];
+        o = kb.fmul(o, factor[r]);
+      }
+}
+
 void OnlineSoftmax::exponentiate(ArrayRef<Value> s, ArrayRef<Value> rowMax,
                                  SmallVectorImpl<Value> &rowSum,
                                  llvm::function_ref<void(int, int, Value (&)[2])> sink) {

@@ -159,6 +159,34 @@ void Sm90Instructions::wgmmaRegA(WgmmaOperand type, int n, ArrayRef<Value> a, Va
     acc[i] = LLVM::ExtractValueOp::create(b, kb.loc, asmOp.getResult(0), i);
 }
 
+void Sm90Instructions::fenceOperands(SmallVectorImpl<Value> &values) {
+  if (values.empty())
+    return;
+  SmallVector<Type> types;
+  std::string constraints, tied;
+  for (size_t i = 0; i < values.size(); ++i) {
+    types.push_back(values[i].getType());
+    constraints += (i ? "," : "") + std::string(values[i].getType().isF32() ? "=f" : "=r");
+    tied += "," + std::to_string(i);
+  }
+  auto structTy = LLVM::LLVMStructType::getLiteral(kb.ctx, types);
+  auto asmOp = LLVM::InlineAsmOp::create(kb.b, kb.loc, structTy, values, "", constraints + tied,
+                                         /*has_side_effects=*/true, /*is_align_stack=*/false,
+                                         LLVM::TailCallKind::None, LLVM::AsmDialectAttr(),
+                                         ArrayAttr());
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = LLVM::ExtractValueOp::create(kb.b, kb.loc, asmOp.getResult(0), i);
+}
+
+void Sm90Instructions::namedBarrierSync(Value id, int threads) {
+  NVVM::BarrierOp::create(kb.b, kb.loc, TypeRange{}, id, kb.ci32(threads),
+                          NVVM::BarrierReductionAttr(), Value());
+}
+
+void Sm90Instructions::namedBarrierArrive(Value id, int threads) {
+  NVVM::BarrierArriveOp::create(kb.b, kb.loc, id, kb.ci32(threads));
+}
+
 void Sm90Instructions::setMaxRegisters(int count, bool increase) {
   NVVM::SetMaxRegisterOp::create(kb.b, kb.loc, count,
                                  increase ? NVVM::SetMaxRegisterAction::increase

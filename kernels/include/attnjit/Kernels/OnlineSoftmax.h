@@ -46,6 +46,16 @@ public:
   /// some row of the warp grew by more than kRescaleSlack (warp-uniform).
   void rescale(llvm::ArrayRef<mlir::Value> blockMax, llvm::SmallVectorImpl<mlir::Value> &rowMax,
                llvm::SmallVectorImpl<mlir::Value> &rowSum, llvm::SmallVectorImpl<mlir::Value> &acc);
+  /// The same decision as rescale(), for pipelines whose output tile is still
+  /// being written by an asynchronous MMA: moves the running max and rescales
+  /// `rowSum` now, and returns each row slot's factor for the output (1 where
+  /// nothing was rescaled), which the caller applies with scaleRows() once
+  /// the MMA completed.
+  llvm::SmallVector<mlir::Value> rescaleDeferred(llvm::ArrayRef<mlir::Value> blockMax,
+                                                 llvm::SmallVectorImpl<mlir::Value> &rowMax,
+                                                 llvm::SmallVectorImpl<mlir::Value> &rowSum);
+  /// acc (the output fragment) *= factor of its row slot.
+  void scaleRows(llvm::ArrayRef<mlir::Value> factor, llvm::SmallVectorImpl<mlir::Value> &acc);
   /// Probabilities exp2(s * scale - max) of each row slot r and column tile j,
   /// handed to `sink(r, j, p)` (p[0], p[1]: the tile's two columns, which the
   /// sink may change, e.g. for dropout, before packing them). Their sum

@@ -89,7 +89,18 @@ public:
   void wgmmaRegA(WgmmaOperand type, int n, llvm::ArrayRef<mlir::Value> a, mlir::Value descB,
                  llvm::SmallVectorImpl<mlir::Value> &acc, bool transB);
 
+  /// Keeps the compiler from moving work across an asynchronous MMA's wait:
+  /// an empty inline asm that reads and rewrites each value (f32 or i32), so
+  /// later uses of an accumulator follow the wgmma wait that completed it, and
+  /// registers an MMA in flight still reads stay allocated until here.
+  void fenceOperands(llvm::SmallVectorImpl<mlir::Value> &values);
+
   //--- warp specialization and clusters ------------------------------------//
+  /// bar.sync / bar.arrive on named barrier `id` (i32, 1..15; 0 is the CTA-wide
+  /// one) for `threads` threads in all (a multiple of 32): warpgroups hand
+  /// each other turns with them.
+  void namedBarrierSync(mlir::Value id, int threads);
+  void namedBarrierArrive(mlir::Value id, int threads);
   /// setmaxnreg: lowers (producers) or raises (consumers) this warpgroup's
   /// register budget to `count` (24..256, a multiple of 8).
   void setMaxRegisters(int count, bool increase);
