@@ -192,25 +192,47 @@ class TensorDesc:
         self.device = dev
 
 
+# One per-thread block of memory holds every DLTensor the calls pass:
+#   [0, 192)     q, k, v, out (DLTensors 0..3)
+#   [192, 448)   rank-4 shapes and strides of q, k, v, out (the torch fast path)
+#   [448, 496)   mask (DLTensor 4)
+#   [496, 1136)  rank <= 8 shapes and strides of the five (the general path)
+_DLTENSOR_BYTES = 48
+FAST_SHAPES = 4 * _DLTENSOR_BYTES
+_MASK_AT = FAST_SHAPES + 4 * 64
+_GENERAL_SHAPES = _MASK_AT + _DLTENSOR_BYTES
+_SLOT_BYTES = _GENERAL_SHAPES + 5 * 2 * 8 * _capi.MAX_RANK
+
+
 class _Slots(threading.local):
-    """Per-thread DLTensors for q, k, v, out and mask, their shape and stride
+    """This thread's DLTensors (q, k, v, out, mask), their shape and stride
     arrays, and one options struct per entry, made once per thread."""
 
     def __init__(self):
-        self.tensors = [_capi.DLTensor() for _ in range(5)]
-        self.shapes = [(ctypes.c_int64 * _capi.MAX_RANK)() for _ in range(5)]
-        self.strides = [(ctypes.c_int64 * _capi.MAX_RANK)() for _ in range(5)]
-        for t, sh, st in zip(self.tensors, self.shapes, self.strides):
-            t.shape = ctypes.addressof(sh)
-            t.strides = ctypes.addressof(st)
-            t.dtype_lanes = 1
-        self.addrs = [ctypes.addressof(t) for t in self.tensors]
+        self.raw = ctypes.create_string_buffer(_SLOT_BYTES)
+        self.base = ctypes.addressof(self.raw)
+        at = [0, 48, 96, 144, _MASK_AT]
+        self.tensors = [_capi.DLTensor.from_buffer(self.raw, a) for a in at]
+        rank8 = ctypes.c_int64 * _capi.MAX_RANK
+        self.shapes = [rank8.from_buffer(self.raw, _GENERAL_SHAPES + i * 128) for i in range(5)]
+        self.strides = [rank8.from_buffer(self.raw, _GENERAL_SHAPES + i * 128 + 64)
+                        for i in range(5)]
+        self.addrs = [self.base + a for a in at]
         self.flash = _capi.init_struct(_capi.FlashOptions, lib.attnjit_flash_options_init)
         self.sdpa = _capi.init_struct(_capi.SdpaOptions, lib.attnjit_sdpa_options_init)
         self.sage = _capi.init_struct(_capi.SageOptions, lib.attnjit_sage_options_init)
         self.flash_addr = ctypes.addressof(self.flash)
         self.sdpa_addr = ctypes.addressof(self.sdpa)
         self.sage_addr = ctypes.addressof(self.sage)
+
+    def general(self, i):
+        """DLTensor i pointing at its rank <= 8 shape and stride arrays."""
+        t = self.tensors[i]
+        t.shape = ctypes.addressof(self.shapes[i])
+        t.strides = ctypes.addressof(self.strides[i])
+        t.byte_offset = 0
+        t.dtype_lanes = 1
+        return t
 
 
 slots = _Slots()
@@ -219,7 +241,7 @@ Q, K, V, OUT, MASK = range(5)
 
 
 def fill_desc(s: _Slots, i: int, x: TensorDesc) -> None:
-    t, sh, st = s.tensors[i], s.shapes[i], s.strides[i]
+    t, sh, st = s.general(i), s.shapes[i], s.strides[i]
     t.data = x.data_ptr
     t.device_type, t.device_id = x.device
     t.dtype_code, t.dtype_bits = DLPACK_DTYPES[x.dtype]

@@ -13,12 +13,13 @@ No `from __future__ import annotations` here: torch.library infers the op
 schemas from the annotations, which must be real types.
 """
 
+import struct
 from typing import Optional
 
 import torch
 
 from . import _capi
-from ._api import MASK, OUT, Q, K, V, backend_info, slots
+from ._api import FAST_SHAPES, MASK, OUT, Q, K, V, backend_info, slots
 from ._capi import check, lib
 from ._errors import invalid
 
@@ -49,10 +50,22 @@ _FLASH_DTYPES = frozenset((torch.float16, torch.bfloat16))
 
 _NAMES = ("q", "k", "v", "out", "mask")
 
+# The fast path writes q, k, v and out (rank 4, on a GPU) into the slot block
+# with one struct.pack_into: per DLTensor data, device (type | id << 32),
+# ndim | code << 32 | bits << 40 | lanes << 48, shape and strides pointers,
+# byte_offset; then the four shapes and strides.
+_PACK4 = struct.Struct("<" + "QqQQQQ" * 4 + "q" * 32)
+_NDIM4_DTYPE = {dt: 4 | code << 32 | bits << 40 | 1 << 48 for dt, (code, bits) in _DLPACK.items()}
+# Options: the fields after struct_size (padding included, see _capi).
+_FLASH_OPTS = struct.Struct("<iiif4xQ")
+_SDPA_OPTS = struct.Struct("<iiif4xQf4xQQ")
+assert _capi.FlashOptions.lse.offset == 4 + _FLASH_OPTS.size - 8
+assert _capi.SdpaOptions.offset.offset == 4 + _SDPA_OPTS.size - 8
+
 
 def _fill(s, i, x):
-    """Writes torch tensor x into DLTensor slot i (no copy)."""
-    t = s.tensors[i]
+    """Writes torch tensor x into DLTensor slot i, whatever it is (no copy)."""
+    t = s.general(i)
     try:
         t.data = x.data_ptr()
         t.dtype_code, t.dtype_bits = _DLPACK.get(x.dtype, _DLPACK_OTHER)
@@ -73,10 +86,30 @@ def _fill(s, i, x):
 
 
 def _fill_qkvo(s, q, k, v, out):
+    """Describes q, k, v and out in this thread's slots; returns the CUDA
+    stream to launch on (torch's current stream of q's device; None when q is
+    not on a GPU, which the C API refuses before it needs a stream)."""
+    try:
+        qs, ks, vs, os_ = q.shape, k.shape, v.shape, out.shape
+        if len(qs) == len(ks) == len(vs) == len(os_) == 4:
+            qd, kd, vd, od = q.get_device(), k.get_device(), v.get_device(), out.get_device()
+            if qd >= 0 and kd >= 0 and vd >= 0 and od >= 0:
+                f = s.base + FAST_SHAPES
+                _PACK4.pack_into(
+                    s.raw, 0,
+                    q.data_ptr(), 2 | qd << 32, _NDIM4_DTYPE[q.dtype], f, f + 32, 0,
+                    k.data_ptr(), 2 | kd << 32, _NDIM4_DTYPE[k.dtype], f + 64, f + 96, 0,
+                    v.data_ptr(), 2 | vd << 32, _NDIM4_DTYPE[v.dtype], f + 128, f + 160, 0,
+                    out.data_ptr(), 2 | od << 32, _NDIM4_DTYPE[out.dtype], f + 192, f + 224, 0,
+                    *qs, *q.stride(), *ks, *k.stride(), *vs, *v.stride(), *os_, *out.stride())
+                return _stream(qd)
+    except (AttributeError, KeyError, TypeError, struct.error):
+        pass  # not four rank-4 GPU tensors of DLPack dtypes: described one by one
     _fill(s, Q, q)
     _fill(s, K, k)
     _fill(s, V, v)
     _fill(s, OUT, out)
+    return _stream(q.get_device()) if q.is_cuda else None
 
 
 def _fill_mask(s, m):
@@ -94,12 +127,11 @@ def _fill_mask(s, m):
     return s.addrs[MASK]
 
 
-def _stream(x):
-    if not x.is_cuda:
-        return None  # the C API refuses host tensors before it needs a stream
-    if _raw_stream is not None:
-        return _raw_stream(x.get_device())
-    return torch.cuda.current_stream(x.device).cuda_stream
+if _raw_stream is not None:
+    _stream = _raw_stream
+else:
+    def _stream(device_index):
+        return torch.cuda.current_stream(device_index).cuda_stream
 
 
 def _dropout_seed() -> int:
@@ -111,27 +143,26 @@ def _dropout_seed() -> int:
 # Launchers: everything after the output exists
 #===----------------------------------------------------------------------===#
 
-def _sdpa_launch(s, q, k, v, out, layout, mask, dropout_p, causal, scale):
-    o = s.sdpa
-    o.layout = layout
-    o.causal = 1 if causal else 0
-    if scale is None:
-        o.has_softmax_scale = 0
-    else:
-        o.has_softmax_scale = 1
-        o.softmax_scale = scale
-    o.mask = None if mask is None else _fill_mask(s, mask)
-    o.dropout_p = dropout_p
-    if dropout_p:
-        o.seed = _dropout_seed()
+def _pack_options(fmt, opts, *values):
+    try:
+        fmt.pack_into(opts, 4, *values)
+    except struct.error as e:
+        invalid(f"softmax scale / dropout_p: expected Python numbers ({e})")
+
+
+def _sdpa_launch(s, stream, layout, mask, dropout_p, causal, scale):
+    mask_addr = 0 if mask is None else _fill_mask(s, mask)
+    _pack_options(_SDPA_OPTS, s.sdpa, layout, 1 if causal else 0, scale is not None,
+                  0.0 if scale is None else scale, mask_addr, dropout_p,
+                  _dropout_seed() if dropout_p else 0, 0)
     a = s.addrs
-    check(lib.attnjit_sdpa_attention(a[Q], a[K], a[V], a[OUT], s.sdpa_addr, _stream(q)))
+    check(lib.attnjit_sdpa_attention(a[Q], a[K], a[V], a[OUT], s.sdpa_addr, stream))
 
 
 def flash_into(q, k, v, out, scale, causal, lse_ptr):
     """Flash attention of [B, S, H, D] tensors into `out` (and lse)."""
     s = slots
-    _fill_qkvo(s, q, k, v, out)
+    stream = _fill_qkvo(s, q, k, v, out)
     if not lse_ptr and q.dim() == 4 and (q.dtype not in _FLASH_DTYPES
                                          or q.shape[3] not in _FLASH_HEADS):
         # No flash kernel for this head size or dtype: the SDPA kernels serve
@@ -141,38 +172,37 @@ def flash_into(q, k, v, out, scale, causal, lse_ptr):
             invalid(f"flash_attn_func: head size {q.shape[-1]} ({q.dtype}) has no flash kernel "
                     f"and the SDPA kernels that serve it align causal masks top-left, so "
                     f"causal=True needs seqlen_q == seqlen_k (got {q.shape[1]} and {k.shape[1]})")
-        _sdpa_launch(s, q, k, v, out, _capi.LAYOUT_BSHD, None, 0.0, causal, scale)
+        _sdpa_launch(s, stream, _capi.LAYOUT_BSHD, None, 0.0, causal, scale)
         return
-    o = s.flash
-    o.layout = _capi.LAYOUT_BSHD
-    o.causal = 1 if causal else 0
-    if scale is None:
-        o.has_softmax_scale = 0
-    else:
-        o.has_softmax_scale = 1
-        o.softmax_scale = scale
-    o.lse = lse_ptr or None
+    _pack_options(_FLASH_OPTS, s.flash, _capi.LAYOUT_BSHD, 1 if causal else 0,
+                  scale is not None, 0.0 if scale is None else scale, lse_ptr)
     a = s.addrs
-    check(lib.attnjit_flash_attention(a[Q], a[K], a[V], a[OUT], s.flash_addr, _stream(q)))
+    check(lib.attnjit_flash_attention(a[Q], a[K], a[V], a[OUT], s.flash_addr, stream))
 
 
 def sdpa_into(q, k, v, out, layout, mask, dropout_p, causal, scale):
     """attnjit's SDPA kernels into `out` (the FastVideo backends' entry)."""
     s = slots
-    _fill_qkvo(s, q, k, v, out)
-    _sdpa_launch(s, q, k, v, out, layout, mask, dropout_p, causal, scale)
+    _sdpa_launch(s, _fill_qkvo(s, q, k, v, out), layout, mask, dropout_p, causal, scale)
 
 
 def _sdpa_checked(query, key, value, out, attn_mask, dropout_p, is_causal, scale, enable_gqa):
     s = slots
-    _fill_qkvo(s, query, key, value, out)
+    stream = _fill_qkvo(s, query, key, value, out)
     if not enable_gqa and query.dim() == 4 and key.dim() == 4 and key.shape[1] != query.shape[1]:
         invalid(f"key.shape[1] (num_kv_heads): expected {query.shape[1]} (query's num_heads), "
                 f"got {key.shape[1]}; pass enable_gqa=True for grouped query attention")
     if is_causal and attn_mask is not None:
         invalid("attn_mask: must be None when is_causal=True (as in PyTorch)")
-    _sdpa_launch(s, query, key, value, out, _capi.LAYOUT_BHSD, attn_mask, dropout_p, is_causal,
-                 scale)
+    _sdpa_launch(s, stream, _capi.LAYOUT_BHSD, attn_mask, dropout_p, is_causal, scale)
+
+
+def _empty_like(x, name):
+    """The output: a new contiguous tensor shaped like x (torch allocates it)."""
+    try:
+        return x.new_empty(x.shape)
+    except AttributeError:
+        invalid(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
 
 
 def _lse_like(q):
@@ -189,14 +219,14 @@ def sage_into(q, k, v, out, tensor_layout, is_causal, sm_scale):
     if layout is None:
         invalid(f"tensor_layout: expected 'HND' or 'NHD', got {tensor_layout!r}")
     s = slots
-    _fill_qkvo(s, q, k, v, out)
+    stream = _fill_qkvo(s, q, k, v, out)
     o = s.sage
     o.layout = layout
     o.causal = 1 if is_causal else 0
     o.has_softmax_scale = 0 if sm_scale is None else 1
-    o.softmax_scale = sm_scale or 0.0
+    o.softmax_scale = 0.0 if sm_scale is None else sm_scale
     a = s.addrs
-    check(lib.attnjit_sage_attention(a[Q], a[K], a[V], a[OUT], s.sage_addr, _stream(q)))
+    check(lib.attnjit_sage_attention(a[Q], a[K], a[V], a[OUT], s.sage_addr, stream))
 
 
 #===----------------------------------------------------------------------===#
@@ -261,6 +291,11 @@ def _(q, k, v, tensor_layout, is_causal, sm_scale):
 # Public functions
 #===----------------------------------------------------------------------===#
 
+# What torch.compile traces: the registered ops (the functions below call them
+# only while compiling; eager calls take the direct path).
+_OPS = torch.ops.attnjit
+
+
 def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
                     return_attn_probs=False):
     """flash-attn's flash_attn_func: q [B, Sq, H, D], k and v [B, Sk, Hkv, D]
@@ -275,10 +310,10 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
                 f"{dropout_p}; scaled_dot_product_attention takes dropout")
     if _is_compiling():
         if return_attn_probs:
-            out, lse = _flash_lse_op(q, k, v, softmax_scale, causal)
+            out, lse = _OPS.flash_attn_lse(q, k, v, softmax_scale, causal)
             return out, lse, None
-        return _flash_op(q, k, v, softmax_scale, causal)
-    out = q.new_empty(q.shape)
+        return _OPS.flash_attn(q, k, v, softmax_scale, causal)
+    out = _empty_like(q, "q")
     if return_attn_probs:
         lse = _lse_like(q)
         flash_into(q, k, v, out, softmax_scale, causal, lse.data_ptr())
@@ -295,8 +330,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     as PyTorch does, is_causal top-left aligned, GQA with enable_gqa=True.
     Dropout draws its Philox seed from torch's CPU generator on every call."""
     if _is_compiling():
-        return _sdpa_op(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
-    out = query.new_empty(query.shape)
+        return _OPS.sdpa(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+    out = _empty_like(query, "query")
     _sdpa_checked(query, key, value, out, attn_mask, dropout_p, is_causal, scale, enable_gqa)
     return out
 
@@ -306,7 +341,7 @@ def sageattn(q, k, v, tensor_layout="HND", is_causal=False, sm_scale=None):
     [B, S, H, D]). Raises attnjit's UnsupportedError until the Sage kernels
     land (the C API's SAGE_ATTN backend is a placeholder)."""
     if _is_compiling():
-        return _sage_op(q, k, v, tensor_layout, is_causal, sm_scale)
-    out = q.new_empty(q.shape)
+        return _OPS.sageattn(q, k, v, tensor_layout, is_causal, sm_scale)
+    out = _empty_like(q, "q")
     sage_into(q, k, v, out, tensor_layout, is_causal, sm_scale)
     return out

@@ -125,8 +125,6 @@ def _key_padding(mask, key):
 
     if mask.dtype != torch.bool and not mask.dtype.is_floating_point:
         mask = mask != 0  # tokenizer masks are int64 0/1
-    if mask.device != key.device:
-        invalid(f"attn_mask.device: expected {key.device} (key's device), got {mask.device}")
     key_len = key.shape[1]
     if mask.shape[-1] > key_len:
         invalid(f"attn_mask.shape[-1]: expected at most {key_len} (seqlen_k), got {mask.shape[-1]}")
