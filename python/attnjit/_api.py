@@ -9,6 +9,7 @@ functions (``_torch.py``) fill the same slots from torch tensors.
 from __future__ import annotations
 
 import ctypes
+import struct
 import threading
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
@@ -218,6 +219,7 @@ class _Slots(threading.local):
         self.strides = [rank8.from_buffer(self.raw, _GENERAL_SHAPES + i * 128 + 64)
                         for i in range(5)]
         self.addrs = [self.base + a for a in at]
+        self.qkvo = tuple(self.addrs[:4])
         self.flash = _capi.init_struct(_capi.FlashOptions, lib.attnjit_flash_options_init)
         self.sdpa = _capi.init_struct(_capi.SdpaOptions, lib.attnjit_sdpa_options_init)
         self.sage = _capi.init_struct(_capi.SageOptions, lib.attnjit_sage_options_init)
@@ -269,13 +271,51 @@ def _layout(layout: str) -> int:
     return code
 
 
-def _fill_qkvo(s, q, k, v, out):
+#===----------------------------------------------------------------------===#
+# Launches (shared with the torch functions)
+#===----------------------------------------------------------------------===#
+
+# The options after struct_size, padding included (see _capi's structs).
+_FLASH_OPTS = struct.Struct("<iiif4xQ")
+_SDPA_OPTS = struct.Struct("<iiif4xQf4xQQ")
+_SAGE_OPTS = struct.Struct("<iiif")
+assert _capi.FlashOptions.lse.offset == 4 + _FLASH_OPTS.size - 8
+assert _capi.SdpaOptions.offset.offset == 4 + _SDPA_OPTS.size - 8
+assert _capi.SageOptions.softmax_scale.offset == 4 + _SAGE_OPTS.size - 4
+
+
+def _pack(fmt, opts, *values):
+    try:
+        fmt.pack_into(opts, 4, *values)
+    except struct.error as e:
+        invalid(f"softmax scale / dropout_p / seed: expected Python numbers ({e})")
+
+
+def launch_flash(s, tensors, stream, layout, causal, scale, lse_ptr):
+    """attnjit_flash_attention on the DLTensor addresses `tensors` (q, k, v, out)."""
+    _pack(_FLASH_OPTS, s.flash, layout, 1 if causal else 0, scale is not None,
+          0.0 if scale is None else scale, lse_ptr)
+    check(lib.attnjit_flash_attention(*tensors, s.flash_addr, stream))
+
+
+def launch_sdpa(s, tensors, stream, layout, causal, scale, mask_addr, dropout_p, seed, offset):
+    _pack(_SDPA_OPTS, s.sdpa, layout, 1 if causal else 0, scale is not None,
+          0.0 if scale is None else scale, mask_addr, dropout_p, seed, offset)
+    check(lib.attnjit_sdpa_attention(*tensors, s.sdpa_addr, stream))
+
+
+def launch_sage(s, tensors, stream, layout, causal, scale):
+    _pack(_SAGE_OPTS, s.sage, layout, 1 if causal else 0, scale is not None,
+          0.0 if scale is None else scale)
+    check(lib.attnjit_sage_attention(*tensors, s.sage_addr, stream))
+
+
+def _describe(s, q, k, v, out):
+    """Writes the TensorDescs into the slots; None stays a NULL pointer, which
+    the C API names."""
     for i, x in ((Q, q), (K, k), (V, v), (OUT, out)):
-        if x is None:
-            s.tensors[i].data = None
-        else:
+        if x is not None:
             fill_desc(s, i, x)
-    # A None tensor becomes a NULL pointer so the C API names it.
     return [None if x is None else s.addrs[i] for i, x in ((Q, q), (K, k), (V, v), (OUT, out))]
 
 
@@ -285,13 +325,8 @@ def flash_attention(q: TensorDesc, k: TensorDesc, v: TensorDesc, out: TensorDesc
                     stream: int = 0) -> None:
     """attnjit_flash_attention over TensorDescs (memory the caller owns)."""
     s = slots
-    o = s.flash
-    o.layout = _layout(layout)
-    o.causal = 1 if causal else 0
-    o.has_softmax_scale = softmax_scale is not None
-    o.softmax_scale = softmax_scale or 0.0
-    o.lse = lse_ptr or None
-    check(lib.attnjit_flash_attention(*_fill_qkvo(s, q, k, v, out), s.flash_addr, stream or None))
+    launch_flash(s, _describe(s, q, k, v, out), stream or None, _layout(layout), causal,
+                 softmax_scale, lse_ptr)
 
 
 def sdpa_attention(q: TensorDesc, k: TensorDesc, v: TensorDesc, out: TensorDesc, *,
@@ -301,19 +336,13 @@ def sdpa_attention(q: TensorDesc, k: TensorDesc, v: TensorDesc, out: TensorDesc,
                    stream: int = 0) -> None:
     """attnjit_sdpa_attention over TensorDescs."""
     s = slots
-    o = s.sdpa
-    o.layout = _layout(layout)
-    o.causal = 1 if causal else 0
-    o.has_softmax_scale = softmax_scale is not None
-    o.softmax_scale = softmax_scale or 0.0
-    if mask is None:
-        o.mask = None
-    else:
+    tensors = _describe(s, q, k, v, out)
+    mask_addr = 0
+    if mask is not None:
         fill_desc(s, MASK, mask)
-        o.mask = s.addrs[MASK]
-    o.dropout_p = dropout_p
-    o.seed, o.offset = seed, offset
-    check(lib.attnjit_sdpa_attention(*_fill_qkvo(s, q, k, v, out), s.sdpa_addr, stream or None))
+        mask_addr = s.addrs[MASK]
+    launch_sdpa(s, tensors, stream or None, _layout(layout), causal, softmax_scale, mask_addr,
+                dropout_p, seed, offset)
 
 
 def sage_attention(q: TensorDesc, k: TensorDesc, v: TensorDesc, out: TensorDesc, *,
@@ -321,9 +350,5 @@ def sage_attention(q: TensorDesc, k: TensorDesc, v: TensorDesc, out: TensorDesc,
                    softmax_scale: Optional[float] = None, stream: int = 0) -> None:
     """attnjit_sage_attention over TensorDescs (UnsupportedError until Sage lands)."""
     s = slots
-    o = s.sage
-    o.layout = _layout(layout)
-    o.causal = 1 if causal else 0
-    o.has_softmax_scale = softmax_scale is not None
-    o.softmax_scale = softmax_scale or 0.0
-    check(lib.attnjit_sage_attention(*_fill_qkvo(s, q, k, v, out), s.sage_addr, stream or None))
+    launch_sage(s, _describe(s, q, k, v, out), stream or None, _layout(layout), causal,
+                softmax_scale)

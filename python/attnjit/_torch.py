@@ -19,8 +19,8 @@ from typing import Optional
 import torch
 
 from . import _capi
-from ._api import FAST_SHAPES, MASK, OUT, Q, K, V, backend_info, slots
-from ._capi import check, lib
+from ._api import (FAST_SHAPES, MASK, OUT, Q, K, V, backend_info, launch_flash, launch_sage,
+                   launch_sdpa, slots)
 from ._errors import invalid
 
 try:
@@ -56,13 +56,6 @@ _NAMES = ("q", "k", "v", "out", "mask")
 # byte_offset; then the four shapes and strides.
 _PACK4 = struct.Struct("<" + "QqQQQQ" * 4 + "q" * 32)
 _NDIM4_DTYPE = {dt: 4 | code << 32 | bits << 40 | 1 << 48 for dt, (code, bits) in _DLPACK.items()}
-# Options: the fields after struct_size (padding included, see _capi).
-_FLASH_OPTS = struct.Struct("<iiif4xQ")
-_SDPA_OPTS = struct.Struct("<iiif4xQf4xQQ")
-assert _capi.FlashOptions.lse.offset == 4 + _FLASH_OPTS.size - 8
-assert _capi.SdpaOptions.offset.offset == 4 + _SDPA_OPTS.size - 8
-
-
 def _fill(s, i, x):
     """Writes torch tensor x into DLTensor slot i, whatever it is (no copy)."""
     t = s.general(i)
@@ -143,20 +136,10 @@ def _dropout_seed() -> int:
 # Launchers: everything after the output exists
 #===----------------------------------------------------------------------===#
 
-def _pack_options(fmt, opts, *values):
-    try:
-        fmt.pack_into(opts, 4, *values)
-    except struct.error as e:
-        invalid(f"softmax scale / dropout_p: expected Python numbers ({e})")
-
-
 def _sdpa_launch(s, stream, layout, mask, dropout_p, causal, scale):
     mask_addr = 0 if mask is None else _fill_mask(s, mask)
-    _pack_options(_SDPA_OPTS, s.sdpa, layout, 1 if causal else 0, scale is not None,
-                  0.0 if scale is None else scale, mask_addr, dropout_p,
-                  _dropout_seed() if dropout_p else 0, 0)
-    a = s.addrs
-    check(lib.attnjit_sdpa_attention(a[Q], a[K], a[V], a[OUT], s.sdpa_addr, stream))
+    launch_sdpa(s, s.qkvo, stream, layout, causal, scale, mask_addr, dropout_p,
+                _dropout_seed() if dropout_p else 0, 0)
 
 
 def flash_into(q, k, v, out, scale, causal, lse_ptr):
@@ -174,10 +157,7 @@ def flash_into(q, k, v, out, scale, causal, lse_ptr):
                     f"causal=True needs seqlen_q == seqlen_k (got {q.shape[1]} and {k.shape[1]})")
         _sdpa_launch(s, stream, _capi.LAYOUT_BSHD, None, 0.0, causal, scale)
         return
-    _pack_options(_FLASH_OPTS, s.flash, _capi.LAYOUT_BSHD, 1 if causal else 0,
-                  scale is not None, 0.0 if scale is None else scale, lse_ptr)
-    a = s.addrs
-    check(lib.attnjit_flash_attention(a[Q], a[K], a[V], a[OUT], s.flash_addr, stream))
+    launch_flash(s, s.qkvo, stream, _capi.LAYOUT_BSHD, causal, scale, lse_ptr)
 
 
 def sdpa_into(q, k, v, out, layout, mask, dropout_p, causal, scale):
@@ -219,14 +199,7 @@ def sage_into(q, k, v, out, tensor_layout, is_causal, sm_scale):
     if layout is None:
         invalid(f"tensor_layout: expected 'HND' or 'NHD', got {tensor_layout!r}")
     s = slots
-    stream = _fill_qkvo(s, q, k, v, out)
-    o = s.sage
-    o.layout = layout
-    o.causal = 1 if is_causal else 0
-    o.has_softmax_scale = 0 if sm_scale is None else 1
-    o.softmax_scale = 0.0 if sm_scale is None else sm_scale
-    a = s.addrs
-    check(lib.attnjit_sage_attention(a[Q], a[K], a[V], a[OUT], s.sage_addr, stream))
+    launch_sage(s, s.qkvo, _fill_qkvo(s, q, k, v, out), layout, is_causal, sm_scale)
 
 
 #===----------------------------------------------------------------------===#
