@@ -20,7 +20,8 @@ fi
 pipdir=$(mktemp -d)
 trap 'rm -rf "$pipdir"' EXIT
 start=$(date +%s)
-python3 -m pip install -q --no-build-isolation --no-deps --target "$pipdir" .
+CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" python3 -m pip install -q --no-build-isolation --no-deps \
+  --target "$pipdir" .
 (cd "$pipdir" && env -u ATTNJIT_LIBRARY PYTHONPATH="$pipdir" python3 -c "
 import attnjit, attnjit._capi as c
 assert c.lib._name.startswith('$pipdir'), c.lib._name
