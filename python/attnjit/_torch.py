@@ -21,7 +21,7 @@ import torch
 from . import _capi
 from ._api import (FAST_SHAPES, MASK, OUT, Q, K, V, backend_info, launch_flash, launch_sage,
                    launch_sdpa, slots)
-from ._errors import invalid
+from ._errors import UnsupportedError, invalid
 
 try:
     _is_compiling = torch.compiler.is_compiling
@@ -177,6 +177,20 @@ def _sdpa_checked(query, key, value, out, attn_mask, dropout_p, is_causal, scale
     _sdpa_launch(s, stream, _capi.LAYOUT_BHSD, attn_mask, dropout_p, is_causal, scale)
 
 
+def forward_only(q, k, v):
+    """attnjit has no backward: refuse inputs that autograd would differentiate
+    rather than return an output without a gradient."""
+    try:
+        grad = q.requires_grad or k.requires_grad or v.requires_grad
+    except AttributeError:
+        return  # not tensors: the launch names which
+    if grad and torch.is_grad_enabled():
+        raise UnsupportedError(
+            "attnjit computes attention forward only (no backward): call it under "
+            "torch.no_grad() / torch.inference_mode(), or detach q, k and v",
+            "ATTNJIT_ERROR_UNSUPPORTED", 2)
+
+
 def _empty_like(x, name):
     """The output: a new contiguous tensor shaped like x (torch allocates it)."""
     try:
@@ -287,6 +301,7 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
             return out, lse, None
         return _OPS.flash_attn(q, k, v, softmax_scale, causal)
     out = _empty_like(q, "q")
+    forward_only(q, k, v)
     if return_attn_probs:
         lse = _lse_like(q)
         flash_into(q, k, v, out, softmax_scale, causal, lse.data_ptr())
@@ -305,6 +320,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if _is_compiling():
         return _OPS.sdpa(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
     out = _empty_like(query, "query")
+    forward_only(query, key, value)
     _sdpa_checked(query, key, value, out, attn_mask, dropout_p, is_causal, scale, enable_gqa)
     return out
 

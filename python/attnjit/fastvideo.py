@@ -109,6 +109,9 @@ class _AttnjitImpl:
         key = self.preprocess_qkv(key, attn_metadata)
         value = self.preprocess_qkv(value, attn_metadata)
         self._check_shapes(query, key)
+        from . import _torch
+
+        _torch.forward_only(query, key, value)
         out = query.new_empty(query.shape) if output is None else output
         self._attend(query, key, value, attn_metadata, out)
         return self.postprocess_output(out, attn_metadata)

@@ -187,6 +187,18 @@ def test_bad_input_raises_with_attnjit_message():
         assert fragment in str(info.value), (fragment, str(info.value))
 
 
+def test_forward_only():
+    q = rand(1, 64, 2, 64).requires_grad_()
+    with pytest.raises(attnjit.UnsupportedError, match="forward only"):
+        attnjit.flash_attn_func(q, q, q)
+    with pytest.raises(attnjit.UnsupportedError, match="forward only"):
+        attnjit.scaled_dot_product_attention(bshd(q), bshd(q), bshd(q))
+    with torch.no_grad():
+        out = attnjit.flash_attn_func(q, q, q)
+    ref, _ = attention(bshd(q.detach()), bshd(q.detach()), bshd(q.detach()))
+    check_close(out, bshd(ref), torch.bfloat16)
+
+
 #===----------------------------------------------------------------------===#
 # torch.compile, CUDA graphs
 #===----------------------------------------------------------------------===#
