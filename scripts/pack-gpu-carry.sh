@@ -12,6 +12,8 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/lib" "$stage/bin" "$root/.carry"
 cp "$build"/runtime/libattnjit_runtime.so "$build"/compiler/libattnjit_compiler.so "$stage/lib/"
+# The C API for the Python package (python/ itself travels with the tree).
+cp "$build"/capi/libattnjit_c.so "$stage/lib/"
 cp -L /lib/x86_64-linux-gnu/libfmt.so.9 /lib/x86_64-linux-gnu/libspdlog.so.1.10 "$stage/lib/"
 cp "$build"/bin/attnjit-* "$build"/tests/attnjit-gpu-tests "$stage/bin/"
 strip --strip-unneeded "$stage"/lib/*.so* "$stage"/bin/*

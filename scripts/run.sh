@@ -22,6 +22,24 @@ for arch in sm_80 sm_90a; do
     done
   done
 done
+echo "== the Python package over the C API (build/capi/libattnjit_c.so)"
+PYTHONPATH=python ATTNJIT_LIBRARY=build/capi/libattnjit_c.so python3 -c '
+import attnjit
+print("  attnjit", attnjit.__version__, "C API", attnjit.c_api_version, "devices", attnjit.devices())
+for d in (64, 80):
+    s = attnjit.select_backend(d, "bfloat16")
+    print(f"  head_dim {d}: {s.backend} ({s.source})")
+try:
+    import torch
+    if torch.cuda.is_available():
+        q, k, v = (torch.randn(2, 256, 8, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+        out = attnjit.flash_attn_func(q, k, v, causal=True)
+        ref = torch.nn.functional.scaled_dot_product_attention(
+            *(t.transpose(1, 2) for t in (q, k, v)), is_causal=True).transpose(1, 2)
+        print("  flash_attn_func vs torch SDPA: max abs diff", (out - ref).abs().max().item())
+except ImportError:
+    print("  (no torch: the torch functions are not shown)")
+'
 if build/tests/attnjit-gpu-tests "[no-such-tag]" >/dev/null 2>&1; then
   echo "== GPU: correctness against float64, then the PEERS.md shapes"
   build/tests/attnjit-gpu-tests "[flash]"

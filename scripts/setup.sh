@@ -20,5 +20,14 @@ if [ ! -f /usr/local/cuda/include/cuda.h ]; then
   echo "setup: /usr/local/cuda/include/cuda.h is missing (the CUDA toolkit provides it)" >&2
   exit 1
 fi
+# The Python package's tests and `pip install .` need pytest and scikit-build-core (PyPI).
+py_missing=()
+python3 -c "import pytest" 2>/dev/null || py_missing+=(pytest)
+python3 -c "import scikit_build_core" 2>/dev/null || py_missing+=("scikit-build-core>=0.10")
+if [ ${#py_missing[@]} -gt 0 ]; then
+  echo "setup: pip installing ${py_missing[*]}"
+  python3 -m pip install -q "${py_missing[@]}" 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages "${py_missing[@]}"
+fi
 cmake -G Ninja -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 echo "setup: configured ./build"

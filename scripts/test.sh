@@ -14,4 +14,17 @@ if probe=$(build/tests/attnjit-gpu-tests "[no-such-tag]" 2>&1); then
 else
   echo "gpu: GPU tests will be skipped: $(echo "$probe" | grep -m1 SKIPPED || echo "$probe" | head -1)"
 fi
+# The Python package installs from this tree: pip builds in ./build (built just
+# above, so it only reconfigures and installs) into a scratch folder, and the
+# installed copy must import and load its own libattnjit_c.so.
+pipdir=$(mktemp -d)
+trap 'rm -rf "$pipdir"' EXIT
+start=$(date +%s)
+CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" python3 -m pip install -q --no-build-isolation --no-deps \
+  --target "$pipdir" .
+(cd "$pipdir" && env -u ATTNJIT_LIBRARY PYTHONPATH="$pipdir" python3 -c "
+import attnjit, attnjit._capi as c
+assert c.lib._name.startswith('$pipdir'), c.lib._name
+print('pip install .: attnjit', attnjit.__version__, 'from', c.lib._name, 'devices', attnjit.devices())")
+echo "pip install check: $(( $(date +%s) - start )) s"
 cd build && ctest --output-on-failure -j "$(nproc)"

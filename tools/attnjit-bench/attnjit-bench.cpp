@@ -5,6 +5,7 @@
 //   attnjit-bench [--shape B,H,S,D,causal]... [--dtype bf16|f16] [--iters N]
 //                 [--warmup N] [--no-check] [--json FILE] [--block-m N ...]
 //                 [--backend flash|sdpa|all] [--mask none|keypad|dense-bool]
+//                 [--overhead N]
 //
 // Inputs are random normal values, larger than L2 for the default shapes; the
 // output is poisoned before each timed series; times are the median of CUDA
@@ -18,6 +19,11 @@
 // FLOPs are counted as if nothing were masked, so masked rows are comparable
 // with unmasked ones. --backend all prints flash, sdpa and sdpa+keypad rows
 // (and sdpa+dense-bool with --mask dense-bool) for every shape.
+//
+// --overhead N also times N back-to-back calls of the C++ entry per row (the
+// host cost of flashAttention()/sdpaAttention() on a loaded kernel): wall time
+// per call up to the stream's completion, host (enqueue) time per call, the
+// kernel's median time, and wall minus kernel (use a tiny shape).
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Compiler/Compile.h"
@@ -68,6 +74,7 @@ void usage() {
               "                     [--warmup N] [--no-check] [--json FILE]\n"
               "                     [--block-m N --block-n N --warps N --stages N]\n"
               "                     [--backend flash|sdpa|all] [--mask none|keypad|dense-bool]\n"
+              "                     [--overhead N]\n"
               "  sdpa rows count FLOPs as unmasked; --backend all: flash, sdpa, sdpa+keypad\n");
 }
 
@@ -172,7 +179,7 @@ std::pair<double, double> sampledAccuracy(const Shape &s, DType dtype, const uin
 int main(int argc, char **argv) {
   std::vector<Shape> shapes;
   DType dtype = DType::BF16;
-  int iters = 30, warmup = 5;
+  int iters = 30, warmup = 5, overheadCalls = 0;
   bool check = true;
   std::string jsonPath, backend = "flash", maskName = "none";
   KernelConfig config;
@@ -216,6 +223,7 @@ int main(int argc, char **argv) {
     else if (a == "--stages") config.stages = std::stoi(next());
     else if (a == "--backend") backend = next();
     else if (a == "--mask") maskName = next();
+    else if (a == "--overhead") overheadCalls = std::stoi(next());
     else if (a == "-h" || a == "--help") { usage(); return 0; }
     else {
       std::fprintf(stderr, "attnjit-bench: unknown argument '%s'\n", a.c_str());
@@ -386,6 +394,26 @@ int main(int argc, char **argv) {
                         {"peer_cudnn", s.peerCudnn}, {"first_call_ms", firstMs},
                         {"rel_l2", relL2}, {"cosine", cosine},
                         {"written_fraction", double(written) / double(n)}});
+        if (overheadCalls > 0) {
+          auto start = std::chrono::steady_clock::now();
+          for (int c = 0; c < overheadCalls; ++c)
+            call();
+          auto enqueued = std::chrono::steady_clock::now();
+          drv.check(drv.cuStreamSynchronize(stream), "cuStreamSynchronize");
+          auto done = std::chrono::steady_clock::now();
+          double wallUs =
+              std::chrono::duration<double, std::micro>(done - start).count() / overheadCalls;
+          double hostUs =
+              std::chrono::duration<double, std::micro>(enqueued - start).count() / overheadCalls;
+          double kernelUs = ms * 1e3;
+          std::printf("%-22s overhead (C++ entry, %d calls): wall %.2f us/call, host %.2f "
+                      "us/call, kernel %.2f us, wall - kernel %.2f us  %s\n",
+                      label, overheadCalls, wallUs, hostUs, kernelUs, wallUs - kernelUs,
+                      backendLabel.c_str());
+          rows.back()["overhead"] = {{"calls", overheadCalls}, {"wall_us", wallUs},
+                                     {"host_us", hostUs}, {"kernel_us", kernelUs},
+                                     {"wall_minus_kernel_us", wallUs - kernelUs}};
+        }
       }
     if (!jsonPath.empty()) {
       nlohmann::json j{{"device", name}, {"dtype", std::string(toString(dtype))}, {"rows", rows}};
