@@ -5,6 +5,8 @@
 #   scripts/gpu-host-run.sh tests [Catch2 test filter...]
 #   scripts/gpu-host-run.sh bench [attnjit-bench args...]
 #   scripts/gpu-host-run.sh all [attnjit-bench args...]
+#   scripts/gpu-host-run.sh mha   (the layer and its GEMMs: attnjit-layer-bench, then
+#                                  PyTorch on the same shapes with scripts/peer-mha.py)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:-all}; shift || true
@@ -25,5 +27,9 @@ if [ "$what" = tests ] || [ "$what" = all ]; then
 fi
 if [ "$what" = bench ] || [ "$what" = all ]; then
   attnjit-bench --json "$out/bench.json" "$@" 2>&1 | tee "$out/bench.log" || rc=1
+fi
+if [ "$what" = mha ]; then
+  { attnjit-layer-bench mha && attnjit-layer-bench gemm; } 2>&1 | tee "$out/layer-bench.log" || rc=1
+  python3 "$root/scripts/peer-mha.py" all 2>&1 | tee "$out/peer-mha.log" || rc=1
 fi
 exit $rc

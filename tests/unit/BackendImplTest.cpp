@@ -403,7 +403,8 @@ TEST_CASE("metadata builders and the zero-copy field view", "[backend]") {
   for (const auto &f : fields)
     names.push_back(f.name);
   CHECK(names == std::vector<std::string_view>{"current_timestep", "attn_mask", "is_causal",
-                                               "dropout_seed", "dropout_offset"});
+                                               "dropout_seed", "dropout_offset",
+                                               "mask_true_hides"});
   // References, not copies: the view sees later changes and shares addresses.
   CHECK(std::get<const int64_t *>(fields[0].ref) == &sm->currentTimestep);
   CHECK(std::get<const std::optional<TensorView> *>(fields[1].ref) == &sm->attnMask);

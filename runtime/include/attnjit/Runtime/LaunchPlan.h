@@ -75,7 +75,7 @@ std::optional<ParamKind> parseParamKind(std::string_view s);
 
 /// Parameter kinds of the generated kernel of `variant` from its ABI table:
 /// kFlashParams for flash, kFlashParams + kSdpaExtraParams for SDPA,
-/// kMergeParams for merge. Empty for a variant without a table (Sage, until its
+/// kMergeParams for merge, kGemmParams for gemm. Empty for a variant without a table (Sage, until its
 /// recipe lands).
 std::vector<ParamKind> abiParamKinds(Variant variant);
 /// The ABI version of `variant`'s table (kFlashAbiVersion, kSdpaAbiVersion,
