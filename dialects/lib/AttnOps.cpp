@@ -375,6 +375,18 @@ void addEffects(Operation *op, ArrayRef<unsigned> writtenOperands,
   }
 }
 
+/// Dim i of `type` (operand `name`) must equal dim j of `ref` where both are
+/// static; `what` names the dim in the message.
+LogicalResult verifySameDim(Operation *op, StringRef name, MemRefType type, int64_t i,
+                            StringRef refName, MemRefType ref, int64_t j, StringRef what) {
+  if (isStaticMismatch(type.getDimSize(i), ref.getDimSize(j)))
+    return op->emitOpError() << "dim " << i << " (" << what << ") of '" << name << "' ("
+                             << dimToString(type.getDimSize(i)) << ") must equal dim " << j
+                             << " of '" << refName << "' (" << dimToString(ref.getDimSize(j))
+                             << ")";
+  return success();
+}
+
 template <typename OpTy>
 SmallVector<unsigned> writtenOperands(OpTy op) {
   SmallVector<unsigned> written = {op.getOutMutable().getOperandNumber()};
@@ -482,15 +494,9 @@ LogicalResult LseMergeOp::verify() {
   if (out.isDynamicDim(3))
     return emitOpError() << "head_dim (last dim) of 'out' must be static, got ?";
 
-  // Dim i of `type` must equal dim j of `ref` where both are static.
   auto sameDim = [&](StringRef name, MemRefType type, int64_t i, StringRef refName,
-                     MemRefType ref, int64_t j, StringRef what) -> LogicalResult {
-    if (isStaticMismatch(type.getDimSize(i), ref.getDimSize(j)))
-      return emitOpError() << "dim " << i << " (" << what << ") of '" << name << "' ("
-                           << dimToString(type.getDimSize(i)) << ") must equal dim " << j
-                           << " of '" << refName << "' (" << dimToString(ref.getDimSize(j))
-                           << ")";
-    return success();
+                     MemRefType ref, int64_t j, StringRef what) {
+    return verifySameDim(getOperation(), name, type, i, refName, ref, j, what);
   };
   int64_t h = headsDim(layout), s = seqDim(layout);
   StringRef dimNames[4] = {"B", layout == Layout::bhsd ? "H" : "S",
@@ -549,13 +555,8 @@ LogicalResult GemmOp::verify() {
                            << layoutToString(type);
   }
   auto sameDim = [&](StringRef name, MemRefType type, int64_t i, StringRef refName,
-                     MemRefType ref, int64_t j, StringRef what) -> LogicalResult {
-    if (isStaticMismatch(type.getDimSize(i), ref.getDimSize(j)))
-      return emitOpError() << "dim " << i << " (" << what << ") of '" << name << "' ("
-                           << dimToString(type.getDimSize(i)) << ") must equal dim " << j
-                           << " of '" << refName << "' (" << dimToString(ref.getDimSize(j))
-                           << ")";
-    return success();
+                     MemRefType ref, int64_t j, StringRef what) {
+    return verifySameDim(getOperation(), name, type, i, refName, ref, j, what);
   };
   if (failed(sameDim("w", w, 1, "x", x, 1, "K")) || failed(sameDim("y", y, 0, "x", x, 0, "M")) ||
       failed(sameDim("y", y, 1, "w", w, 0, "N")) ||

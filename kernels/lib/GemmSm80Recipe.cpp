@@ -203,6 +203,7 @@ private:
   /// offset within the tile, its global row (clamped in range) and whether
   /// that row exists, and its chunk.
   struct CopyPlan {
+    Value base; ///< the operand's pointer: what chunks that copy nothing point at
     SmallVector<Value> smemOff, rowPtr, rowOk, colOff;
   };
   CopyPlan planCopy(int rows, Value row0, Value rowLimit, const char *base,
@@ -239,6 +240,7 @@ private:
 GemmSm80Emitter::CopyPlan GemmSm80Emitter::planCopy(int rows, Value row0, Value rowLimit,
                                                     const char *base, const char *rowStride) {
   CopyPlan p;
+  p.base = arg(base);
   for (int it = 0; it < rows * kChunksPerRow / g.threads; ++it) {
     Value idx = add(tid, ci32(it * g.threads));
     Value row = divui(idx, kChunksPerRow), chunk = remui(idx, kChunksPerRow);
@@ -259,7 +261,8 @@ void GemmSm80Emitter::copySlice(const CopyPlan &p, Value k0, Value tileOff) {
     // K is a multiple of 8: a chunk is wholly inside or wholly past it.
     Value ok = arith::AndIOp::create(
         b, loc, p.rowOk[i], cmpi(arith::CmpIPredicate::slt, add(k0, p.colOff[i]), arg("k")));
-    Value src = gepG(p.rowPtr[i], select(ok, ext64(mul(k0, ci32(eltBytes))), ci64(0)));
+    // Chunks past M, N or K copy nothing, from the operand's base address.
+    Value src = select(ok, gepG(p.rowPtr[i], ext64(mul(k0, ci32(eltBytes)))), p.base);
     sm80.cpAsync(gepS(add(tileOff, p.smemOff[i])), src, 16, select(ok, ci32(16), ci32(0)));
   }
 }

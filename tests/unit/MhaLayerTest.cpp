@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -46,11 +47,10 @@ bool has(const std::string &msg, const std::string &part) {
 
 /// A safetensors image from a header (JSON text) and `dataBytes` zero bytes.
 std::vector<uint8_t> image(const std::string &header, size_t dataBytes) {
-  std::vector<uint8_t> out(8);
+  std::vector<uint8_t> out(8 + header.size() + dataBytes, 0);
   for (int i = 0; i < 8; ++i)
     out[i] = static_cast<uint8_t>(uint64_t(header.size()) >> (8 * i));
-  out.insert(out.end(), header.begin(), header.end());
-  out.resize(out.size() + dataBytes, 0);
+  std::copy(header.begin(), header.end(), out.begin() + 8);
   return out;
 }
 
@@ -335,3 +335,25 @@ TEST_CASE("MultiHeadFlashAttention state dict errors name the key", "[mha]") {
   CHECK(has(errorOf([&] { layer.loadStateDict(tempPath("absent.safetensors")); }, ErrorKind::Io),
             "cannot open state dict"));
 }
+
+#ifdef ATTNJIT_HAVE_COMPILER
+#include "attnjit/Compiler/Compile.h"
+
+TEST_CASE("the SDPA kernel reads a BoolHides mask with the other polarity", "[mha]") {
+  AttentionSpec s;
+  s.variant = Variant::Sdpa;
+  s.headDim = 16;
+  s.dtype = DType::BF16;
+  s.arch = "sm_80";
+  s.maskKind = MaskKind::Bool;
+  s.maskPerKey = true;
+  std::string attend = compileAttention(s).ptx;
+  s.maskKind = MaskKind::BoolHides;
+  std::string hides = compileAttention(s).ptx;
+  // Same kernel but for the mask test: as many instructions, different text.
+  auto lines = [](const std::string &p) { return std::count(p.begin(), p.end(), '\n'); };
+  CHECK(attend != hides);
+  CHECK(lines(attend) == lines(hides));
+  CHECK(hides.find(".entry " + s.kernelName()) != std::string::npos);
+}
+#endif
