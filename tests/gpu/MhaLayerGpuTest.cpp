@@ -17,6 +17,7 @@
 #include "attnjit/Runtime/Linear.h"
 
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <map>
 
@@ -385,7 +386,8 @@ TEST_CASE("mha: a state dict saved by one layer runs unchanged in another", "[gp
   a.initParameters(3);
   a.eval();
   b.eval();
-  std::string path = "mha-gpu-state.safetensors";
+  std::string path =
+      (std::filesystem::temp_directory_path() / "attnjit-mha-gpu-state.safetensors").string();
   a.saveStateDict(path);
   b.loadStateDict(path);
   std::remove(path.c_str());

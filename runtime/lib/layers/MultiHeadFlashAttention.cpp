@@ -321,14 +321,15 @@ void MultiHeadFlashAttention::validateForward(const TensorView &q, const TensorV
 
 void MultiHeadFlashAttention::runAttention(const TensorView &qv, const TensorView &kv,
                                            const TensorView &vv, const TensorView &ov,
-                                           const TensorView *mask4d, CUstream stream) {
+                                           const TensorView *mask4d, bool dropout,
+                                           CUstream stream) {
   MetadataBuildArgs args;
   if (mask4d) {
     args.attnMask = *mask4d;
     args.maskTrueHides = true;
   }
   AttentionImpl *impl = impl_.get();
-  if (training_ && dropImpl_) {
+  if (dropout && training_ && dropImpl_) {
     impl = dropImpl_.get();
     args.dropoutOffset = dropoutOffset_++;
   } else if (mask4d) {
@@ -363,18 +364,14 @@ TensorView MultiHeadFlashAttention::forward(const TensorView &q, const TensorVie
   const size_t attnBytes = align256(qRows * E * elt);
   const size_t outBytes = out ? 0 : attnBytes;
   const int64_t gPad = paddedGraph(graph, D);
-  // Identity columns [graph, gPad + D] after the weights (see below).
-  const int64_t idPitch = (gPad + D + 7) / 8 * 8;
   const size_t weightBytes =
       storeAttnWeights_ ? align256(static_cast<size_t>(B * H * nq * gPad) * elt) : 0;
-  const size_t idBytes = storeAttnWeights_ ? align256(static_cast<size_t>(graph * idPitch) * elt) : 0;
-  const size_t total = projBytes + attnBytes + outBytes + weightBytes + idBytes;
+  const size_t total = projBytes + attnBytes + outBytes + weightBytes;
 
   CudaDriver &drv = CudaDriver::get();
   drv.requireAvailable();
   ScopedContext scope(streamContext(stream, dev));
   uploadIfNeeded();
-  bool identityStale = false;
   if (workspace_.size() < total) {
     CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
     drv.check(drv.cuStreamIsCapturing(stream, &capture), "cuStreamIsCapturing",
@@ -388,7 +385,6 @@ TensorView MultiHeadFlashAttention::forward(const TensorView &q, const TensorVie
                 "growing the MultiHeadFlashAttention workspace");
     workspace_ = DeviceBuffer(total);
     logger().debug("MultiHeadFlashAttention: workspace of {} bytes", total);
-    identityStale = true;
   }
   auto at = [&](size_t offset) {
     return static_cast<void *>(static_cast<uint8_t *>(workspace_.data()) + offset);
@@ -442,7 +438,8 @@ TensorView MultiHeadFlashAttention::forward(const TensorView &q, const TensorVie
   // Attention into [B, nq, H, D] = [B * nq, E].
   size_t attnOff = projBytes;
   TensorView attnOut(at(attnOff), dt, {B, nq, H, D}, {}, dev);
-  runAttention(qProj, kProj, vProj, attnOut, mask4d ? &*mask4d : nullptr, stream);
+  runAttention(qProj, kProj, vProj, attnOut, mask4d ? &*mask4d : nullptr, /*dropout=*/true,
+               stream);
 
   // Output projection.
   TensorView result = out ? *out : TensorView(at(attnOff + attnBytes), dt, {B, nq, E}, {}, dev);
@@ -463,11 +460,14 @@ TensorView MultiHeadFlashAttention::forward(const TensorView &q, const TensorVie
     // extract P exactly as the attention computed it. V is one [graph, D]
     // window of an identity matrix (zero columns past graph), broadcast over
     // batch and heads with stride 0.
-    size_t wOff = attnOff + attnBytes + outBytes, idOff = wOff + weightBytes;
-    if (identityStale || identityGraph_ != graph) {
-      std::vector<uint8_t> id(static_cast<size_t>(graph * idPitch) * elt, 0);
+    size_t wOff = attnOff + attnBytes + outBytes;
+    if (graph > identityGraph_) {
+      // The identity of the largest graph seen serves every smaller one: its
+      // rows below graph have zeros in every column from graph on.
+      const int64_t pitch = (gPad + D + 7) / 8 * 8;
+      std::vector<uint8_t> id(static_cast<size_t>(graph * pitch) * elt, 0);
       for (int64_t r = 0; r < graph; ++r) {
-        uint8_t *dst = id.data() + static_cast<size_t>(r * idPitch + r) * elt;
+        uint8_t *dst = id.data() + static_cast<size_t>(r * pitch + r) * elt;
         if (dt == DType::F32) {
           float one = 1.0f;
           std::memcpy(dst, &one, 4);
@@ -476,23 +476,23 @@ TensorView MultiHeadFlashAttention::forward(const TensorView &q, const TensorVie
           std::memcpy(dst, &one, 2);
         }
       }
+      // Kernels of earlier calls may still read the old identity.
       drv.check(drv.cuStreamSynchronize(stream), "cuStreamSynchronize",
                 "MultiHeadFlashAttention identity upload");
-      drv.check(drv.cuMemcpyHtoD(reinterpret_cast<CUdeviceptr>(at(idOff)), id.data(), id.size()),
-                "cuMemcpyHtoD", "MultiHeadFlashAttention identity upload");
+      identity_ = DeviceBuffer(id.size());
+      identity_.copyFromHost(id.data(), id.size());
       identityGraph_ = graph;
+      identityPitch_ = pitch;
     }
-    // Without dropout: the weights before dropout.
-    const bool wasTraining = training_;
-    training_ = false;
+    // The weights before dropout: these passes never drop.
     for (int64_t j = 0; j < gPad; j += D) {
-      TensorView idCols(static_cast<uint8_t *>(at(idOff)) + j * elt, dt, {B, graph, H, D},
-                        {0, idPitch, 0, 1}, dev);
+      TensorView idCols(static_cast<uint8_t *>(identity_.data()) + j * elt, dt, {B, graph, H, D},
+                        {0, identityPitch_, 0, 1}, dev);
       TensorView pCols(static_cast<uint8_t *>(at(wOff)) + j * elt, dt, {B, nq, H, D},
                        {H * nq * gPad, gPad, nq * gPad, 1}, dev);
-      runAttention(qProj, kProj, idCols, pCols, mask4d ? &*mask4d : nullptr, stream);
+      runAttention(qProj, kProj, idCols, pCols, mask4d ? &*mask4d : nullptr, /*dropout=*/false,
+                   stream);
     }
-    training_ = wasTraining;
     MhaAttnWeights w;
     w.weights = TensorView(at(wOff), dt, {B, H, nq, graph}, {H * nq * gPad, nq * gPad, gPad, 1},
                            dev);

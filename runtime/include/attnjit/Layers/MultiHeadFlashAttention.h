@@ -165,7 +165,8 @@ private:
   Param &param(const std::string &name);
   void uploadIfNeeded();
   void runAttention(const TensorView &qv, const TensorView &kv, const TensorView &vv,
-                    const TensorView &ov, const TensorView *mask4d, CUstream stream);
+                    const TensorView &ov, const TensorView *mask4d, bool dropout,
+                    CUstream stream);
 
   int nHeads_, inputDim_, embedDim_, headDim_;
   bool bias_;
@@ -180,7 +181,10 @@ private:
   DeviceBuffer deviceParams_; ///< W_qkv [3E, in], b_qkv [3E], W_out [E, E], b_out [E]
   size_t wOutOffset_ = 0, bQkvOffset_ = 0, bOutOffset_ = 0; ///< bytes into deviceParams_
   DeviceBuffer workspace_;
-  int64_t identityGraph_ = -1; ///< graph size of the identity in the workspace
+  /// store_attn_weights: an identity matrix [graph, pitch] (zeros past graph)
+  /// for the largest graph seen, whose column windows extract P.
+  DeviceBuffer identity_;
+  int64_t identityGraph_ = 0, identityPitch_ = 0;
 
   std::unique_ptr<AttentionImpl> impl_;      ///< selected backend, no mask, no dropout
   std::unique_ptr<AttentionImpl> sdpaImpl_;  ///< SDPA, masks
