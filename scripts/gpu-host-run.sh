@@ -29,7 +29,11 @@ if [ "$what" = bench ] || [ "$what" = all ]; then
   attnjit-bench --json "$out/bench.json" "$@" 2>&1 | tee "$out/bench.log" || rc=1
 fi
 if [ "$what" = mha ]; then
-  { attnjit-layer-bench mha && attnjit-layer-bench gemm; } 2>&1 | tee "$out/layer-bench.log" || rc=1
+  # The GEMM with its default tiles, then other tilings for the config table.
+  { attnjit-layer-bench mha && attnjit-layer-bench gemm &&
+    for c in 128,64,4,3 64,128,4,4 128,128,8,3 256,128,8,3; do
+      echo "--gemm-config $c"; attnjit-layer-bench gemm --gemm-config $c
+    done; } 2>&1 | tee "$out/layer-bench.log" || rc=1
   python3 "$root/scripts/peer-mha.py" all 2>&1 | tee "$out/peer-mha.log" || rc=1
 fi
 exit $rc

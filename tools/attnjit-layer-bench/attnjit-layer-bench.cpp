@@ -5,6 +5,8 @@
 // projection; eval mode) or of one linear() projection, on random bf16 data:
 //   attnjit-layer-bench mha  [--shape B,graph,n_query,embed,mask]... [--backend SDPA|FLASH_ATTN]
 //   attnjit-layer-bench gemm [--shape M,N,K]...
+// --gemm-config BM,BN,WARPS,STAGES picks the GEMM tiling (both modes; 0: the
+// recipe's table), for sweeps.
 // mask is none, keypad ([B, graph]) or dense ([B, n_query, graph]). The
 // defaults are the shapes: B = 512, graph 100 and 101, embed 128 and
 // 256 with 8 heads, n_query = graph and 1, input_dim 128; and the projection
@@ -39,8 +41,9 @@ struct GemmShape {
 
 void usage() {
   std::printf("usage: attnjit-layer-bench mha [--shape B,graph,n_query,embed,none|keypad|dense]... "
-              "[--backend SDPA|FLASH_ATTN] [--iters N]\n"
-              "       attnjit-layer-bench gemm [--shape M,N,K]... [--iters N]\n");
+              "[--backend SDPA|FLASH_ATTN] [--gemm-config BM,BN,WARPS,STAGES] [--iters N]\n"
+              "       attnjit-layer-bench gemm [--shape M,N,K]... [--gemm-config BM,BN,WARPS,STAGES] "
+              "[--iters N]\n");
 }
 
 DeviceBuffer randomBf16(size_t n, uint64_t seed) {
@@ -65,6 +68,7 @@ int main(int argc, char **argv) {
   std::vector<MhaShape> mhaShapes;
   std::vector<GemmShape> gemmShapes;
   std::string backend;
+  KernelConfig gemmConfig;
   int iters = 50, warmup = 10;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
@@ -92,6 +96,13 @@ int main(int argc, char **argv) {
         return 2;
       }
       gemmShapes.push_back(s);
+    } else if (a == "--gemm-config") {
+      KernelConfig &c = gemmConfig;
+      if (std::sscanf(next().c_str(), "%d,%d,%d,%d", &c.blockM, &c.blockN, &c.numWarps,
+                      &c.stages) != 4) {
+        std::fprintf(stderr, "attnjit-layer-bench: --gemm-config expects BM,BN,WARPS,STAGES\n");
+        return 2;
+      }
     } else if (a == "--backend") backend = next();
     else if (a == "--iters") iters = std::atoi(next().c_str());
     else if (a == "--warmup") warmup = std::atoi(next().c_str());
@@ -127,7 +138,10 @@ int main(int argc, char **argv) {
                      b = randomBf16(size_t(s.n), 3), y(size_t(s.m * s.n * 2));
         TensorView xv(x.data(), DType::BF16, {s.m, s.k}), wv(w.data(), DType::BF16, {s.n, s.k}),
             bv(b.data(), DType::BF16, {s.n}), yv(y.data(), DType::BF16, {s.m, s.n});
-        double ms = medianEventMs([&] { linear(xv, wv, &bv, yv, stream); }, stream, warmup, iters);
+        LinearOptions lo;
+        lo.config = gemmConfig;
+        double ms =
+            medianEventMs([&] { linear(xv, wv, &bv, yv, stream, lo); }, stream, warmup, iters);
         std::printf("%lld,%lld,%lld%*s %10.4f %10.1f\n", s.m, s.n, s.k, 8, "", ms,
                     2.0 * s.m * s.n * s.k / ms / 1e9);
       }
@@ -137,6 +151,7 @@ int main(int argc, char **argv) {
         const long long in = 128, H = 8;
         MhaOptions opts;
         opts.backend = backend;
+        opts.gemmConfig = gemmConfig;
         MultiHeadFlashAttention layer(int(H), int(in), int(s.embed), std::nullopt, std::nullopt,
                                       true, 0.0, false, opts);
         layer.initParameters(1);
