@@ -5,7 +5,8 @@
 #   scripts/gpu-host-run.sh tests [Catch2 test filter...]
 #   scripts/gpu-host-run.sh bench [attnjit-bench args...]
 #   scripts/gpu-host-run.sh all [attnjit-bench args...]
-#   scripts/gpu-host-run.sh mha   (the layer and its GEMMs: attnjit-layer-bench, then
+#   scripts/gpu-host-run.sh mha   (the layer against PyTorch's module on one state dict,
+#                                  then the layer and its GEMMs: attnjit-layer-bench, and
 #                                  PyTorch on the same shapes with scripts/peer-mha.py)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,6 +30,9 @@ if [ "$what" = bench ] || [ "$what" = all ]; then
   attnjit-bench --json "$out/bench.json" "$@" 2>&1 | tee "$out/bench.log" || rc=1
 fi
 if [ "$what" = mha ]; then
+  # PyTorch's module and ours on one state dict (key names, layout, mask convention).
+  { python3 "$root/scripts/peer-mha.py" export "$out/mha-export" &&
+    attnjit-layer-bench check "$out/mha-export"; } 2>&1 | tee "$out/mha-check.log" || rc=1
   # The GEMM with its default tiles, then other tilings for the config table.
   { attnjit-layer-bench mha && attnjit-layer-bench gemm &&
     for c in 128,64,4,3 64,128,4,4 128,128,8,3 256,128,8,3; do

@@ -2,10 +2,18 @@
 comparison with `attnjit-layer-bench mha` and `attnjit-layer-bench gemm` on a
 GPU host with PyTorch (torch only):
   python3 scripts/peer-mha.py [mha|gemm|all]
+  python3 scripts/peer-mha.py export DIR
+`export` writes DIR/mha_state.safetensors (the module's state_dict, float32) and
+DIR/mha_io.safetensors (q, h, a key-padding mask with true = masked out, and the
+module's output computed in float64) for `attnjit-layer-bench check DIR`, which
+loads the state dict into attnjit's layer and compares its output.
 The module below is written from the semantics of the RL4CO-style module
 (issue 13): Linear projections, torch SDPA with the bool mask inverted (the
 module's mask is true = masked out), W_out. bf16, eval mode, no grad; median of
 CUDA-event timings. Shapes are those of attnjit-layer-bench's defaults."""
+import json
+import os
+import struct
 import sys
 import torch
 import torch.nn as nn
@@ -90,8 +98,52 @@ def bench_gemm():
         print(f"{f'{mm},{n},{k}':22s} {ms:10.4f} {2 * mm * n * k / ms / 1e9:10.1f}")
 
 
+def save_safetensors(path, tensors):
+    """safetensors written by hand (torch only): 8-byte little-endian header
+    length, JSON header, raw little-endian data."""
+    names = {torch.float32: "F32", torch.bool: "BOOL"}
+    header, blobs, at = {}, [], 0
+    for key, t in tensors.items():
+        t = t.detach().contiguous().cpu()
+        data = t.numpy().tobytes() if t.dtype != torch.bool else t.to(torch.uint8).numpy().tobytes()
+        header[key] = {"dtype": names[t.dtype], "shape": list(t.shape),
+                       "data_offsets": [at, at + len(data)]}
+        blobs.append(data)
+        at += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
+def export(out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    torch.manual_seed(13)
+    m = MultiHeadFlashAttention(8, 128, 128).eval()
+    b, nq, g = 4, 20, 24
+    q = torch.randn(b, nq, 128)
+    h = torch.randn(b, g, 128)
+    mask = torch.zeros(b, g, dtype=torch.bool)
+    for bi in range(b):
+        mask[bi, g - 3 * bi:] = True  # pad the last 3*b keys; no row fully masked
+    with torch.no_grad():
+        out = m.double()(q.double(), h.double(), mask).float()
+    m.float()
+    save_safetensors(os.path.join(out_dir, "mha_state.safetensors"), m.state_dict())
+    save_safetensors(os.path.join(out_dir, "mha_io.safetensors"),
+                     {"q": q, "h": h, "mask": mask, "out": out})
+    print(f"exported a MultiHeadFlashAttention(8, 128, 128) state dict and its forward "
+          f"on q {list(q.shape)}, h {list(h.shape)} to {out_dir}")
+
+
 def main():
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
+    if what == "export":
+        export(sys.argv[2])
+        return
     print(torch.cuda.get_device_name(), "torch", torch.__version__)
     if what in ("mha", "all"):
         bench_mha()

@@ -5,6 +5,10 @@
 // projection; eval mode) or of one linear() projection, on random bf16 data:
 //   attnjit-layer-bench mha  [--shape B,graph,n_query,embed,mask]... [--backend SDPA|FLASH_ATTN]
 //   attnjit-layer-bench gemm [--shape M,N,K]...
+//   attnjit-layer-bench check DIR   (DIR from `python3 scripts/peer-mha.py export DIR`:
+//       loads PyTorch's state dict into the layer, in f32 and bf16, runs the
+//       exported inputs and compares with PyTorch's float64 output; exits 1
+//       when rel L2 exceeds 1e-4 (f32) or 1e-2 (bf16))
 // --gemm-config BM,BN,WARPS,STAGES picks the GEMM tiling (both modes; 0: the
 // recipe's table), for sweeps.
 // mask is none, keypad ([B, graph]) or dense ([B, n_query, graph]). The
@@ -20,6 +24,7 @@
 #include "attnjit/Runtime/Float16.h"
 #include "attnjit/Runtime/Linear.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -40,7 +45,8 @@ struct GemmShape {
 };
 
 void usage() {
-  std::printf("usage: attnjit-layer-bench mha [--shape B,graph,n_query,embed,none|keypad|dense]... "
+  std::printf("usage: attnjit-layer-bench check DIR   (after python3 scripts/peer-mha.py export DIR)\n"
+              "       attnjit-layer-bench mha [--shape B,graph,n_query,embed,none|keypad|dense]... "
               "[--backend SDPA|FLASH_ATTN] [--gemm-config BM,BN,WARPS,STAGES] [--iters N]\n"
               "       attnjit-layer-bench gemm [--shape M,N,K]... [--gemm-config BM,BN,WARPS,STAGES] "
               "[--iters N]\n");
@@ -59,7 +65,83 @@ DeviceBuffer randomBf16(size_t n, uint64_t seed) {
 
 } // namespace
 
+/// `check DIR`: PyTorch's module and ours on the same state dict and inputs.
+int checkAgainstTorch(const std::string &dir) {
+  StateDict io = readSafetensors(dir + "/mha_io.safetensors");
+  for (const char *key : {"q", "h", "mask", "out"})
+    if (!io.count(key))
+      throw Error(ErrorKind::InvalidArgument,
+                  std::string(dir) + "/mha_io.safetensors: missing '" + key + "'");
+  const StateTensor &q = io.at("q"), &h = io.at("h"), &mask = io.at("mask"), &out = io.at("out");
+  std::vector<float> want = out.toFloat("out");
+  CudaDriver &drv = CudaDriver::get();
+  int rc = 0;
+  for (DType dt : {DType::F32, DType::BF16}) {
+    MhaOptions opts;
+    opts.dtype = dt;
+    MultiHeadFlashAttention layer(8, 128, 128, std::nullopt, std::nullopt, true, 0.0, false, opts);
+    layer.loadStateDict(dir + "/mha_state.safetensors");
+    layer.eval();
+    if (!drv.available()) {
+      std::printf("attnjit-layer-bench check: state dict loaded; no GPU: %s\n",
+                  drv.unavailableReason().c_str());
+      return 0;
+    }
+    auto upload = [&](const StateTensor &t, const std::string &key) {
+      std::vector<float> v = t.toFloat(key);
+      std::vector<uint8_t> bytes(v.size() * size_t(dtypeSize(dt)));
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (dt == DType::F32) {
+          std::memcpy(&bytes[4 * i], &v[i], 4);
+        } else {
+          uint16_t b = floatToBf16(v[i]);
+          std::memcpy(&bytes[2 * i], &b, 2);
+        }
+      }
+      DeviceBuffer d(bytes.size());
+      d.copyFromHost(bytes.data(), bytes.size());
+      return d;
+    };
+    DeviceBuffer dq = upload(q, "q"), dh = upload(h, "h"), dm(mask.bytes.size()),
+                 dout(want.size() * size_t(dtypeSize(dt)));
+    dm.copyFromHost(mask.bytes.data(), mask.bytes.size());
+    TensorView qv(dq.data(), dt, q.shape), hv(dh.data(), dt, h.shape),
+        mv(dm.data(), DType::Bool, mask.shape), ov(dout.data(), dt, out.shape);
+    layer.forward(qv, &hv, &mv, nullptr, ov);
+    std::vector<uint8_t> got(dout.size());
+    dout.copyToHost(got.data(), got.size());
+    double diff2 = 0, ref2 = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      float g;
+      if (dt == DType::F32) {
+        std::memcpy(&g, &got[4 * i], 4);
+      } else {
+        uint16_t b;
+        std::memcpy(&b, &got[2 * i], 2);
+        g = bf16ToFloat(b);
+      }
+      diff2 += (double(g) - want[i]) * (double(g) - want[i]);
+      ref2 += double(want[i]) * want[i];
+    }
+    double rel = std::sqrt(diff2 / ref2), tol = dt == DType::F32 ? 1e-4 : 1e-2;
+    bool ok = rel <= tol; // NaN fails
+    std::printf("check %s: PyTorch's state dict and inputs, rel L2 %.3e vs torch float64 (<= %g): "
+                "%s\n",
+                std::string(toString(dt)).c_str(), rel, tol, ok ? "ok" : "FAILED");
+    rc |= ok ? 0 : 1;
+  }
+  return rc;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 3 && std::strcmp(argv[1], "check") == 0) {
+    try {
+      return checkAgainstTorch(argv[2]);
+    } catch (const Error &e) {
+      std::fprintf(stderr, "attnjit-layer-bench: %s\n", e.what());
+      return 1;
+    }
+  }
   if (argc < 2 || (std::strcmp(argv[1], "mha") != 0 && std::strcmp(argv[1], "gemm") != 0)) {
     usage();
     return argc < 2 ? 0 : 2;
