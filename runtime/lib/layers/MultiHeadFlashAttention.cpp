@@ -371,20 +371,52 @@ TensorView MultiHeadFlashAttention::forward(const TensorView &q, const TensorVie
   CudaDriver &drv = CudaDriver::get();
   drv.requireAvailable();
   ScopedContext scope(streamContext(stream, dev));
-  uploadIfNeeded();
-  if (workspace_.size() < total) {
+  // Buffers grow (and parameters are uploaded) before anything is launched,
+  // outside CUDA graph captures, after the kernels of earlier calls that may
+  // use the old contents are done.
+  auto prepareGrowth = [&](const char *what, size_t from, size_t to) {
     CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
     drv.check(drv.cuStreamIsCapturing(stream, &capture), "cuStreamIsCapturing",
-              "MultiHeadFlashAttention workspace");
+              "MultiHeadFlashAttention buffers");
     if (capture != CU_STREAM_CAPTURE_STATUS_NONE)
-      invalid(fmt::format("MultiHeadFlashAttention: the workspace must grow from {} to {} bytes "
-                          "during a CUDA graph capture; run once with these shapes first",
-                          workspace_.size(), total));
-    if (workspace_)
-      drv.check(drv.cuStreamSynchronize(stream), "cuStreamSynchronize",
-                "growing the MultiHeadFlashAttention workspace");
+      invalid(fmt::format("MultiHeadFlashAttention: the {} must be written ({} -> {} bytes) "
+                          "during a CUDA graph capture; run once with these shapes and "
+                          "parameters first",
+                          what, from, to));
+    drv.check(drv.cuStreamSynchronize(stream), "cuStreamSynchronize",
+              "growing MultiHeadFlashAttention buffers");
+  };
+  if (dirty_) {
+    prepareGrowth("parameters (changed since the last forward)", deviceParams_.size(),
+                  deviceParams_.size());
+    uploadIfNeeded();
+  }
+  if (workspace_.size() < total) {
+    prepareGrowth("workspace", workspace_.size(), total);
     workspace_ = DeviceBuffer(total);
     logger().debug("MultiHeadFlashAttention: workspace of {} bytes", total);
+  }
+  if (storeAttnWeights_ && graph > identityGraph_) {
+    // An identity [graph, pitch] extracts the stored weights (see below). The
+    // identity of the largest graph seen serves every smaller one: its rows
+    // below graph have zeros in every column from graph on.
+    const int64_t pitch = (gPad + D + 7) / 8 * 8;
+    std::vector<uint8_t> id(static_cast<size_t>(graph * pitch) * elt, 0);
+    for (int64_t r = 0; r < graph; ++r) {
+      uint8_t *dst = id.data() + static_cast<size_t>(r * pitch + r) * elt;
+      if (dt == DType::F32) {
+        float one = 1.0f;
+        std::memcpy(dst, &one, 4);
+      } else {
+        uint16_t one = from16Float(1.0f, dt);
+        std::memcpy(dst, &one, 2);
+      }
+    }
+    prepareGrowth("attention-weights identity", identity_.size(), id.size());
+    identity_ = DeviceBuffer(id.size());
+    identity_.copyFromHost(id.data(), id.size());
+    identityGraph_ = graph;
+    identityPitch_ = pitch;
   }
   auto at = [&](size_t offset) {
     return static_cast<void *>(static_cast<uint8_t *>(workspace_.data()) + offset);
@@ -461,29 +493,6 @@ TensorView MultiHeadFlashAttention::forward(const TensorView &q, const TensorVie
     // window of an identity matrix (zero columns past graph), broadcast over
     // batch and heads with stride 0.
     size_t wOff = attnOff + attnBytes + outBytes;
-    if (graph > identityGraph_) {
-      // The identity of the largest graph seen serves every smaller one: its
-      // rows below graph have zeros in every column from graph on.
-      const int64_t pitch = (gPad + D + 7) / 8 * 8;
-      std::vector<uint8_t> id(static_cast<size_t>(graph * pitch) * elt, 0);
-      for (int64_t r = 0; r < graph; ++r) {
-        uint8_t *dst = id.data() + static_cast<size_t>(r * pitch + r) * elt;
-        if (dt == DType::F32) {
-          float one = 1.0f;
-          std::memcpy(dst, &one, 4);
-        } else {
-          uint16_t one = from16Float(1.0f, dt);
-          std::memcpy(dst, &one, 2);
-        }
-      }
-      // Kernels of earlier calls may still read the old identity.
-      drv.check(drv.cuStreamSynchronize(stream), "cuStreamSynchronize",
-                "MultiHeadFlashAttention identity upload");
-      identity_ = DeviceBuffer(id.size());
-      identity_.copyFromHost(id.data(), id.size());
-      identityGraph_ = graph;
-      identityPitch_ = pitch;
-    }
     // The weights before dropout: these passes never drop.
     for (int64_t j = 0; j < gPad; j += D) {
       TensorView idCols(static_cast<uint8_t *>(identity_.data()) + j * elt, dt, {B, graph, H, D},
