@@ -264,6 +264,19 @@ TEST_CASE("MultiHeadFlashAttention state dict round trip through safetensors", "
   float got = b.stateDict().at("W_key.weight").toFloat("W_key.weight")[3];
   float want = a.stateDict().at("W_key.weight").toFloat("W_key.weight")[3];
   CHECK(got == Approx(want).epsilon(1.0 / 128));
+  // F64 (a double-precision torch model) converts too.
+  StateDict dbl = a.stateDict();
+  for (auto &[key, t] : dbl) {
+    std::vector<float> v = t.toFloat(key);
+    t.dtypeName = "F64";
+    t.bytes.resize(v.size() * 8);
+    for (size_t i = 0; i < v.size(); ++i) {
+      double d = v[i];
+      std::memcpy(&t.bytes[8 * i], &d, 8);
+    }
+  }
+  b.loadStateDict(dbl);
+  CHECK(b.stateDict().at("W_val.bias").bytes == a.stateDict().at("W_val.bias").bytes);
   std::remove(path.c_str());
 }
 

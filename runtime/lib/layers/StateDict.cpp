@@ -45,6 +45,12 @@ std::vector<float> StateTensor::toFloat(const std::string &key) const {
   std::vector<float> out(n);
   if (dtypeName == "F32") {
     std::memcpy(out.data(), bytes.data(), n * 4);
+  } else if (dtypeName == "F64") {
+    for (size_t i = 0; i < n; ++i) {
+      double d;
+      std::memcpy(&d, &bytes[8 * i], 8);
+      out[i] = static_cast<float>(d);
+    }
   } else if (dtypeName == "F16" || dtypeName == "BF16") {
     DType t = dtypeName == "F16" ? DType::F16 : DType::BF16;
     for (size_t i = 0; i < n; ++i)
@@ -52,7 +58,7 @@ std::vector<float> StateTensor::toFloat(const std::string &key) const {
   } else {
     throw Error(ErrorKind::InvalidArgument,
                 fmt::format("{}: dtype {} is not a floating-point parameter type (expected F32, "
-                            "F16 or BF16)",
+                            "F64, F16 or BF16)",
                             key, dtypeName));
   }
   return out;

@@ -113,7 +113,7 @@ public:
   /// when bias = false), as F32 tensors.
   StateDict stateDict() const;
   /// Takes parameters from `dict`: every expected key with its shape, dtype
-  /// F32, F16 or BF16 (converted), and no other key. Throws InvalidArgument
+  /// F32, F64, F16 or BF16 (converted), and no other key. Throws InvalidArgument
   /// naming the key (missing, unexpected, wrong shape, bad dtype); the layer
   /// is unchanged then.
   void loadStateDict(const StateDict &dict);

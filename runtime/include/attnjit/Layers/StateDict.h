@@ -29,7 +29,7 @@ struct StateTensor {
   std::vector<int64_t> shape;
   std::vector<uint8_t> bytes; ///< row-major, little-endian
 
-  /// The tensor as float32: F32, F16 and BF16 convert; any other dtype throws
+  /// The tensor as float32: F32, F64, F16 and BF16 convert; any other dtype throws
   /// InvalidArgument naming `key` and the dtype.
   std::vector<float> toFloat(const std::string &key) const;
   /// An F32 tensor of `shape` holding `values`.
