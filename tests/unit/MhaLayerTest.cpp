@@ -247,34 +247,31 @@ TEST_CASE("MultiHeadFlashAttention state dict round trip through safetensors", "
   nlohmann::json j = nlohmann::json::parse(header);
   CHECK(j["W_query.bias"]["shape"] == nlohmann::json::array({256}));
 
-  // BF16 and F16 entries convert.
-  StateDict half = a.stateDict();
-  for (auto &[key, t] : half) {
-    std::vector<float> v = t.toFloat(key);
-    t.dtypeName = "BF16";
-    t.bytes.resize(v.size() * 2);
-    for (size_t i = 0; i < v.size(); ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, &v[i], 4);
-      uint16_t hi = static_cast<uint16_t>(bits >> 16);
-      std::memcpy(&t.bytes[2 * i], &hi, 2);
+  // BF16 (truncated) and F64 (a double-precision torch model) entries convert.
+  auto recoded = [&](const char *dtype, size_t width, auto encode) {
+    StateDict d = a.stateDict();
+    for (auto &entry : d) {
+      std::vector<float> v = entry.second.toFloat(entry.first);
+      entry.second.dtypeName = dtype;
+      entry.second.bytes.resize(v.size() * width);
+      for (size_t i = 0; i < v.size(); ++i)
+        encode(v[i], &entry.second.bytes[width * i]);
     }
-  }
-  b.loadStateDict(half);
+    return d;
+  };
+  b.loadStateDict(recoded("BF16", 2, [](float x, uint8_t *dst) {
+    uint32_t bits;
+    std::memcpy(&bits, &x, 4);
+    uint16_t hi = static_cast<uint16_t>(bits >> 16);
+    std::memcpy(dst, &hi, 2);
+  }));
   float got = b.stateDict().at("W_key.weight").toFloat("W_key.weight")[3];
   float want = a.stateDict().at("W_key.weight").toFloat("W_key.weight")[3];
   CHECK(got == Approx(want).epsilon(1.0 / 128));
-  // F64 (a double-precision torch model) converts too.
-  StateDict dbl = a.stateDict();
-  for (auto &[key, t] : dbl) {
-    std::vector<float> v = t.toFloat(key);
-    t.dtypeName = "F64";
-    t.bytes.resize(v.size() * 8);
-    for (size_t i = 0; i < v.size(); ++i) {
-      double d = v[i];
-      std::memcpy(&t.bytes[8 * i], &d, 8);
-    }
-  }
+  StateDict dbl = recoded("F64", 8, [](float x, uint8_t *dst) {
+    double d = x;
+    std::memcpy(dst, &d, 8);
+  });
   b.loadStateDict(dbl);
   CHECK(b.stateDict().at("W_val.bias").bytes == a.stateDict().at("W_val.bias").bytes);
   std::remove(path.c_str());
