@@ -216,6 +216,26 @@ TEST_CASE("MultiHeadFlashAttention forward arguments are checked before any laun
                                     nullptr, nullptr, std::nullopt);
             }),
             "q: expected rows of input_dim contiguous"));
+  CHECK(has(errorOf([&] {
+              layer.validateForward(TensorView(fake(0x100008), DType::BF16, {2, 10, 128}), nullptr,
+                                    nullptr, std::nullopt);
+            }),
+            "q.data: expected a 16-byte aligned pointer"));
+  CHECK(has(errorOf([&] {
+              TensorView hs(fake(0x200000), DType::BF16, {2, 12, 128}, {12 * 132, 132, 1});
+              layer.validateForward(q, &hs, nullptr, std::nullopt);
+            }),
+            "h: expected a row stride of whole 16-byte units (8 elements), got 132"));
+  CHECK(has(errorOf([&] {
+              layer.validateForward(q, nullptr, nullptr,
+                                    TensorView(fake(0x400002), DType::BF16, {2, 10, 128}));
+            }),
+            "out.data: expected a 4-byte aligned pointer"));
+  // n_query = 1: batches of one row may sit any 16-byte multiple apart.
+  CHECK(errorOf([&] {
+          layer.validateForward(TensorView(fake(0x100000), DType::BF16, {2, 1, 128}, {256, 7, 1}),
+                                &h, nullptr, std::nullopt);
+        }).empty());
   MultiHeadFlashAttention store(8, 128, 128, {}, {}, true, 0.0, /*storeAttnWeights=*/true);
   TensorView big(fake(0x200000), DType::BF16, {2, 300, 128});
   CHECK(has(errorOf([&] { store.validateForward(q, &big, nullptr, std::nullopt); },

@@ -290,6 +290,17 @@ void MultiHeadFlashAttention::validateForward(const TensorView &q, const TensorV
       invalid(fmt::format("{}: expected rows of input_dim contiguous and batches back to back "
                           "(strides [S * row, row, 1]), got strides [{}]",
                           name, fmt::join(t.strides(), ", ")));
+    // The projection GEMM loads rows in 16-byte chunks (Linear.h); checked
+    // here so that no projection is launched before a later one is refused.
+    if (reinterpret_cast<uintptr_t>(t.data()) % 16 != 0)
+      invalid(fmt::format("{}.data: expected a 16-byte aligned pointer (the projection loads rows "
+                          "in 16-byte chunks), got {}",
+                          name, t.data()));
+    int64_t unit = 16 / dtypeSize(t.dtype());
+    int64_t rowStride = t.size(1) > 1 ? t.stride(1) : t.size(0) > 1 ? t.stride(0) : unit;
+    if (rowStride % unit != 0)
+      invalid(fmt::format("{}: expected a row stride of whole 16-byte units ({} elements), got {}",
+                          name, unit, rowStride));
   };
   checkInput("q", q);
   if (h) {
@@ -311,6 +322,10 @@ void MultiHeadFlashAttention::validateForward(const TensorView &q, const TensorV
     if (!out->isContiguous())
       invalid(fmt::format("out: expected a contiguous tensor, got strides [{}]",
                           fmt::join(out->strides(), ", ")));
+    // The output projection stores pairs of 16-bit elements.
+    if (reinterpret_cast<uintptr_t>(out->data()) % (2 * out->elementSize()) != 0)
+      invalid(fmt::format("out.data: expected a {}-byte aligned pointer, got {}",
+                          2 * out->elementSize(), out->data()));
   }
   if (storeAttnWeights_ && graph > 256)
     throw Error(ErrorKind::Unsupported,
