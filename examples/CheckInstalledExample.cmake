@@ -78,3 +78,21 @@ if(EXISTS "${work}/build/jit-example")
     "${work}/build/jit-example")
   message(STATUS "jit-example:\n${step_output}")
 endif()
+
+# The MultiHeadFlashAttention example (needs the compiler component): write a
+# state dict, load it, and run a forward pass when a GPU exists.
+if(EXISTS "${prefix}/lib/cmake/attnjit/attnjitCompilerTargets.cmake")
+  run_step("configure the mha example" ${CMAKE_COMMAND} -G "${ATTNJIT_GENERATOR}"
+    -S "${ATTNJIT_SOURCE_DIR}/examples/mha-layer" -B "${work}/build-mha"
+    -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${prefix}")
+  run_step("build the mha example" ${CMAKE_COMMAND} --build "${work}/build-mha")
+  run_step("mha example --make" "${work}/build-mha/mha-layer-example" --make
+    "${work}/mha-state.safetensors")
+  run_step("run mha-layer-example" ${CMAKE_COMMAND} -E env "ATTNJIT_CACHE_DIR=${work}/cache"
+    "${work}/build-mha/mha-layer-example" "${work}/mha-state.safetensors")
+  message(STATUS "mha-layer-example:\n${step_output}")
+  if(NOT step_output MATCHES "loaded .*mha-state.safetensors: 8 heads" OR
+     NOT step_output MATCHES "no CUDA device present|forward: out \\[4, 20, 128\\]")
+    message(FATAL_ERROR "unexpected output from mha-layer-example")
+  endif()
+endif()

@@ -8,6 +8,9 @@
 #   scripts/gpu-host-run.sh pytest [pytest args...]   (the Python package's
 #     tests with the carried libattnjit_c.so, then scripts/overhead.py and
 #     attnjit-bench --overhead on a tiny shape)
+#   scripts/gpu-host-run.sh mha   (the layer against PyTorch's module on one state dict,
+#                                  then the layer and its GEMMs: attnjit-layer-bench, and
+#                                  PyTorch on the same shapes with scripts/peer-mha.py)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:-all}; shift || true
@@ -36,5 +39,16 @@ if [ "$what" = pytest ]; then
   python3 "$root/scripts/overhead.py" --json "$out/overhead.json" 2>&1 | tee "$out/overhead.log" || rc=1
   attnjit-bench --overhead 10000 --shape 1,1,64,64,0 --backend all --no-check --iters 200 2>&1 \
     | tee -a "$out/overhead.log" || rc=1
+fi
+if [ "$what" = mha ]; then
+  # PyTorch's module and ours on one state dict (key names, layout, mask convention).
+  { python3 "$root/scripts/peer-mha.py" export "$out/mha-export" &&
+    attnjit-layer-bench check "$out/mha-export"; } 2>&1 | tee "$out/mha-check.log" || rc=1
+  # The GEMM with its default tiles, then other tilings for the config table.
+  { attnjit-layer-bench mha && attnjit-layer-bench gemm &&
+    for c in 128,64,4,3 64,128,4,4 128,128,8,3 256,128,8,3; do
+      echo "--gemm-config $c"; attnjit-layer-bench gemm --gemm-config $c
+    done; } 2>&1 | tee "$out/layer-bench.log" || rc=1
+  python3 "$root/scripts/peer-mha.py" all 2>&1 | tee "$out/peer-mha.log" || rc=1
 fi
 exit $rc

@@ -108,7 +108,7 @@ FailureOr<SymbolRefAttr> getOrEmitKernel(Operation *op, ModuleOp module,
   return kernel;
 }
 
-/// attn.flash, attn.sdpa, attn.sage, attn.lse_merge -> a gpu.module with the kernel (shared by
+/// attn.flash, attn.sdpa, attn.sage, attn.lse_merge, attn.gemm -> a gpu.module with the kernel (shared by
 /// ops with equal specs) and a reference to it on the enclosing function.
 template <typename OpTy>
 class AttnOpToKernel : public OpConversionPattern<OpTy> {
@@ -166,7 +166,7 @@ struct ConvertAttnToKernelPass
     MLIRContext *ctx = &getContext();
     SmallVector<Operation *> attnOps;
     getOperation().walk([&](Operation *op) {
-      if (isa<attn::FlashOp, attn::SdpaOp, attn::SageOp, attn::LseMergeOp>(op))
+      if (isa<attn::FlashOp, attn::SdpaOp, attn::SageOp, attn::LseMergeOp, attn::GemmOp>(op))
         attnOps.push_back(op);
     });
     if (attnOps.empty())
@@ -175,7 +175,8 @@ struct ConvertAttnToKernelPass
     LoweringState state;
     RewritePatternSet patterns(ctx);
     patterns.add<AttnOpToKernel<attn::FlashOp>, AttnOpToKernel<attn::SdpaOp>,
-                 AttnOpToKernel<attn::SageOp>, AttnOpToKernel<attn::LseMergeOp>>(ctx, state);
+                 AttnOpToKernel<attn::SageOp>, AttnOpToKernel<attn::LseMergeOp>,
+                 AttnOpToKernel<attn::GemmOp>>(ctx, state);
 
     ConversionTarget target(*ctx);
     // Everything else is legal as it is: the emitted kernels (never looked
@@ -187,7 +188,8 @@ struct ConvertAttnToKernelPass
     // emitted why: the driver then leaves it and goes on, so every op that
     // cannot be lowered gets its error (not only the first), and the pass
     // fails below.
-    target.addDynamicallyLegalOp<attn::FlashOp, attn::SdpaOp, attn::SageOp, attn::LseMergeOp>(
+    target.addDynamicallyLegalOp<attn::FlashOp, attn::SdpaOp, attn::SageOp, attn::LseMergeOp,
+                                 attn::GemmOp>(
         [&](Operation *op) { return state.givenUp.contains(op); });
     ConversionConfig config;
     config.foldingMode = DialectConversionFoldingMode::Never;

@@ -19,6 +19,7 @@ std::string_view toString(Variant v) {
   case Variant::Sdpa: return "sdpa";
   case Variant::Sage: return "sage";
   case Variant::Merge: return "merge";
+  case Variant::Gemm: return "gemm";
   }
   return "?";
 }
@@ -38,6 +39,7 @@ std::string_view toString(MaskKind m) {
   case MaskKind::None: return "none";
   case MaskKind::Bool: return "bool";
   case MaskKind::Additive: return "additive";
+  case MaskKind::BoolHides: return "bool_hides";
   }
   return "?";
 }
@@ -46,6 +48,7 @@ std::optional<Variant> parseVariant(std::string_view s) {
   if (s == "sdpa") return Variant::Sdpa;
   if (s == "sage") return Variant::Sage;
   if (s == "merge") return Variant::Merge;
+  if (s == "gemm") return Variant::Gemm;
   return std::nullopt;
 }
 std::optional<DType> parseDType(std::string_view s) {
@@ -61,6 +64,7 @@ std::optional<MaskKind> parseMaskKind(std::string_view s) {
   if (s == "none") return MaskKind::None;
   if (s == "bool") return MaskKind::Bool;
   if (s == "additive") return MaskKind::Additive;
+  if (s == "bool_hides") return MaskKind::BoolHides;
   return std::nullopt;
 }
 int dtypeSize(DType t) {
@@ -158,7 +162,9 @@ std::string AttentionSpec::validate() const {
     return fmt::format("dtype: {} is a quantized dtype of the Sage kernels, not an input "
                        "type; q, k and v of {} must be {}",
                        toString(dtype), toString(variant),
-                       variant == Variant::Sdpa || variant == Variant::Merge ? "f16, bf16 or f32"
+                       variant == Variant::Sdpa || variant == Variant::Merge ||
+                               variant == Variant::Gemm
+                           ? "f16, bf16 or f32"
                                                                        : "f16 or bf16");
   if (maskPerKey && (variant != Variant::Sdpa || maskKind == MaskKind::None))
     return "mask_per_key: only for an sdpa spec with a mask";
@@ -195,6 +201,14 @@ std::string AttentionSpec::validate() const {
       return "causal: merge combines finished partial outputs and has no causal form";
     if (maskKind != MaskKind::None || dropout)
       return "mask/dropout: merge takes no mask and no dropout";
+    break;
+  case Variant::Gemm:
+    if (headDim != 0)
+      return fmt::format("head_dim: gemm has none (M, N and K are run-time values); expected 0, "
+                         "got {}",
+                         headDim);
+    if (causal || returnLse || maskKind != MaskKind::None || dropout)
+      return "causal/lse/mask/dropout: gemm (y = x w^T + bias) has none of them";
     break;
   }
   if (config.blockM < 0 || config.blockN < 0 || config.numWarps < 0 || config.stages < 0)

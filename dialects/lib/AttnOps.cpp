@@ -375,6 +375,18 @@ void addEffects(Operation *op, ArrayRef<unsigned> writtenOperands,
   }
 }
 
+/// Dim i of `type` (operand `name`) must equal dim j of `ref` where both are
+/// static; `what` names the dim in the message.
+LogicalResult verifySameDim(Operation *op, StringRef name, MemRefType type, int64_t i,
+                            StringRef refName, MemRefType ref, int64_t j, StringRef what) {
+  if (isStaticMismatch(type.getDimSize(i), ref.getDimSize(j)))
+    return op->emitOpError() << "dim " << i << " (" << what << ") of '" << name << "' ("
+                             << dimToString(type.getDimSize(i)) << ") must equal dim " << j
+                             << " of '" << refName << "' (" << dimToString(ref.getDimSize(j))
+                             << ")";
+  return success();
+}
+
 template <typename OpTy>
 SmallVector<unsigned> writtenOperands(OpTy op) {
   SmallVector<unsigned> written = {op.getOutMutable().getOperandNumber()};
@@ -412,6 +424,9 @@ LogicalResult SdpaOp::verify() {
     return emitOpError() << "'dropout_p' is not an attribute of attn.sdpa, got " << p
                          << ": the drop probability is a run-time argument of the kernel; "
                             "mark dropout with the unit attribute 'dropout'";
+  if (getMaskTrueHides() && (!ops.mask || !ops.mask.getElementType().isInteger(1)))
+    return emitOpError() << "'mask_true_hides' needs an i1 mask, got "
+                         << (ops.mask ? typeToString(ops.mask) : std::string("no mask"));
   return verifyAttentionOp(getOperation(), ops);
 }
 float SdpaOp::getEffectiveScale() { return effectiveScale(*this); }
@@ -479,15 +494,9 @@ LogicalResult LseMergeOp::verify() {
   if (out.isDynamicDim(3))
     return emitOpError() << "head_dim (last dim) of 'out' must be static, got ?";
 
-  // Dim i of `type` must equal dim j of `ref` where both are static.
   auto sameDim = [&](StringRef name, MemRefType type, int64_t i, StringRef refName,
-                     MemRefType ref, int64_t j, StringRef what) -> LogicalResult {
-    if (isStaticMismatch(type.getDimSize(i), ref.getDimSize(j)))
-      return emitOpError() << "dim " << i << " (" << what << ") of '" << name << "' ("
-                           << dimToString(type.getDimSize(i)) << ") must equal dim " << j
-                           << " of '" << refName << "' (" << dimToString(ref.getDimSize(j))
-                           << ")";
-    return success();
+                     MemRefType ref, int64_t j, StringRef what) {
+    return verifySameDim(getOperation(), name, type, i, refName, ref, j, what);
   };
   int64_t h = headsDim(layout), s = seqDim(layout);
   StringRef dimNames[4] = {"B", layout == Layout::bhsd ? "H" : "S",
@@ -509,4 +518,53 @@ LogicalResult LseMergeOp::verify() {
 void LseMergeOp::getEffects(
     SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>> &effects) {
   addEffects(getOperation(), writtenOperands(*this), effects);
+}
+
+//===----------------------------------------------------------------------===//
+// GemmOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult GemmOp::verify() {
+  MemRefType x = getX().getType(), w = getW().getType(), y = getY().getType();
+  MemRefType bias = getBias() ? cast<MemRefType>(getBias().getType()) : MemRefType();
+  std::pair<StringRef, MemRefType> all[] = {{"x", x}, {"w", w}, {"y", y}, {"bias", bias}};
+  for (auto [name, type] : all) {
+    if (!type)
+      continue;
+    int64_t want = name == "bias" ? 1 : 2;
+    if (type.getRank() != want)
+      return emitOpError() << "'" << name << "' must be a rank-" << want << " memref ("
+                           << (name == "bias" ? "[N]" : name == "x" ? "[M, K]"
+                                                      : name == "w" ? "[N, K]"
+                                                                    : "[M, N]")
+                           << "), got " << type;
+    Type elt = type.getElementType();
+    if (!elt.isF16() && !elt.isBF16() && !elt.isF32())
+      return emitOpError() << "element type of '" << name << "' must be f16, bf16 or f32, got "
+                           << typeToString(elt);
+    if (elt != x.getElementType())
+      return emitOpError() << "element type of '" << name << "' must equal that of 'x' ("
+                           << typeToString(x.getElementType()) << "), got "
+                           << typeToString(elt);
+    // Columns must be contiguous: identity, or a strided layout with stride 1 last.
+    SmallVector<int64_t> strides;
+    int64_t offset;
+    if (failed(type.getStridesAndOffset(strides, offset)) || strides.back() != 1)
+      return emitOpError() << "'" << name
+                           << "' must have a contiguous last dim (stride 1), got layout "
+                           << layoutToString(type);
+  }
+  auto sameDim = [&](StringRef name, MemRefType type, int64_t i, StringRef refName,
+                     MemRefType ref, int64_t j, StringRef what) {
+    return verifySameDim(getOperation(), name, type, i, refName, ref, j, what);
+  };
+  if (failed(sameDim("w", w, 1, "x", x, 1, "K")) || failed(sameDim("y", y, 0, "x", x, 0, "M")) ||
+      failed(sameDim("y", y, 1, "w", w, 0, "N")) ||
+      (bias && failed(sameDim("bias", bias, 0, "w", w, 0, "N"))))
+    return failure();
+  return success();
+}
+void GemmOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>> &effects) {
+  addEffects(getOperation(), {getYMutable().getOperandNumber()}, effects);
 }

@@ -119,6 +119,21 @@ LogicalResult readMerge(attn::LseMergeOp op, AttentionSpec &spec) {
   return readTargetAndConfig(op, spec);
 }
 
+/// attn.gemm: the dtype from `x`; no head_dim (M, N, K are run-time), and the
+/// bias is a run-time choice of the one kernel.
+LogicalResult readGemm(attn::GemmOp op, AttentionSpec &spec) {
+  spec.variant = Variant::Gemm;
+  spec.headDim = 0;
+  MemRefType x = op.getX().getType();
+  std::optional<DType> dtype = dtypeOf(x.getElementType());
+  if (!dtype || (*dtype != DType::F16 && *dtype != DType::BF16 && *dtype != DType::F32))
+    return op.emitOpError() << "cannot read a spec: element type of 'x' must be f16, bf16 or "
+                               "f32, got "
+                            << x.getElementType();
+  spec.dtype = *dtype;
+  return readTargetAndConfig(op, spec);
+}
+
 } // namespace
 
 FailureOr<AttentionSpec> specFromOp(Operation *op) {
@@ -135,8 +150,9 @@ FailureOr<AttentionSpec> specFromOp(Operation *op) {
               return failure();
             if (Value mask = sdpa.getMask()) {
               auto maskType = cast<MemRefType>(mask.getType());
-              spec.maskKind =
-                  maskType.getElementType().isInteger(1) ? MaskKind::Bool : MaskKind::Additive;
+              spec.maskKind = !maskType.getElementType().isInteger(1) ? MaskKind::Additive
+                              : sdpa.getMaskTrueHides()              ? MaskKind::BoolHides
+                                                                     : MaskKind::Bool;
               // [B, Sk], or a query dim of static size 1: one mask value per key.
               int64_t rank = maskType.getRank();
               spec.maskPerKey = rank == 2 || maskType.getDimSize(rank - 2) == 1;
@@ -149,9 +165,10 @@ FailureOr<AttentionSpec> specFromOp(Operation *op) {
             return readCommon(sage, spec);
           })
           .Case([&](attn::LseMergeOp merge) { return readMerge(merge, spec); })
+          .Case([&](attn::GemmOp gemm) { return readGemm(gemm, spec); })
           .Default([](Operation *other) {
-            return other->emitError()
-                   << "expected attn.flash, attn.sdpa, attn.sage or attn.lse_merge, got '"
+            return other->emitError() << "expected attn.flash, attn.sdpa, attn.sage, "
+                                         "attn.lse_merge or attn.gemm, got '"
                    << other->getName() << "'";
           });
   if (failed(result))
@@ -198,6 +215,29 @@ static OwningOpRef<ModuleOp> buildMergeModule(MLIRContext &ctx, const AttentionS
   return module;
 }
 
+/// The module of a gemm spec: func.func @<name>(%x, %w, %bias, %y) {
+/// attn.gemm ... }, x [M, K], w [N, K], bias [N], y [M, N] in the dtype. The
+/// bias operand is always there: whether it is added is a run-time argument.
+static OwningOpRef<ModuleOp> buildGemmModule(MLIRContext &ctx, const AttentionSpec &spec,
+                                             OwningOpRef<ModuleOp> module, Location loc,
+                                             Type elt, attn::ConfigAttr configAttr) {
+  // head_dim, causal and lse have no operand on attn.gemm to carry them.
+  if (std::string err = spec.validate(); !err.empty()) {
+    emitError(loc) << "invalid gemm spec: " << err;
+    return nullptr;
+  }
+  OpBuilder builder(&ctx);
+  int64_t dyn = ShapedType::kDynamic;
+  auto matrix = MemRefType::get({dyn, dyn}, elt);
+  auto vector = MemRefType::get({dyn}, elt);
+  ValueRange args = addHostFunction(builder, *module, loc, spec, {matrix, matrix, vector, matrix});
+  attn::GemmOp::create(builder, loc, args[0], args[1], args[2], args[3], configAttr);
+  func::ReturnOp::create(builder, loc);
+  if (failed(verify(*module)))
+    return nullptr;
+  return module;
+}
+
 OwningOpRef<ModuleOp> buildAttnModule(MLIRContext &ctx, const AttentionSpec &spec) {
   ctx.getOrLoadDialect<attn::AttnDialect>();
   ctx.getOrLoadDialect<func::FuncDialect>();
@@ -235,10 +275,15 @@ OwningOpRef<ModuleOp> buildAttnModule(MLIRContext &ctx, const AttentionSpec &spe
   MemRefType maskType;
   if (spec.variant == Variant::Sdpa && spec.maskKind != MaskKind::None)
     maskType = MemRefType::get({dyn, dyn, spec.maskPerKey ? 1 : dyn, dyn},
-                               spec.maskKind == MaskKind::Bool ? builder.getI1Type() : elt);
+                               spec.maskKind == MaskKind::Additive ? elt : builder.getI1Type());
 
   if (spec.variant == Variant::Merge)
     return buildMergeModule(ctx, spec, std::move(module), loc, elt, lseType, anyConfig);
+  if (spec.variant == Variant::Gemm)
+    return buildGemmModule(ctx, spec, std::move(module), loc, elt,
+                           anyConfig ? attn::ConfigAttr::get(&ctx, config.blockM, config.blockN,
+                                                             config.numWarps, config.stages)
+                                     : attn::ConfigAttr());
 
   SmallVector<Type> argTypes = {qkvType, qkvType, qkvType};
   if (maskType)
@@ -271,7 +316,7 @@ OwningOpRef<ModuleOp> buildAttnModule(MLIRContext &ctx, const AttentionSpec &spe
   case Variant::Sdpa:
     attn::SdpaOp::create(builder, loc, q, k, v, mask, out, lse, spec.causal, noScale,
                          dynamicHeads, dynamicHeads, attn::Layout::bshd, spec.dropout,
-                         configAttr);
+                         configAttr, spec.maskKind == MaskKind::BoolHides);
     break;
   case Variant::Sage:
     attn::SageOp::create(builder, loc, q, k, v, out, lse, spec.causal, noScale, dynamicHeads,
@@ -279,7 +324,8 @@ OwningOpRef<ModuleOp> buildAttnModule(MLIRContext &ctx, const AttentionSpec &spe
                          /*smooth_k=*/true, attn::PVAccum::fp32_fp32, configAttr);
     break;
   case Variant::Merge:
-    break; // built by buildMergeModule above
+  case Variant::Gemm:
+    break; // built by buildMergeModule / buildGemmModule above
   }
   func::ReturnOp::create(builder, loc);
 

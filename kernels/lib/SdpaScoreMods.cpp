@@ -48,7 +48,7 @@ void SdpaScoreMods::init(const KernelFunction &fn, Value batch, Value head, Valu
 }
 
 /// The caller's mask value at `key` for row slot r: an i1 "attend" for bool
-/// masks, mask * log2(e) for additive ones. Rows past Sq read the last row's
+/// masks (either polarity), mask * log2(e) for additive ones. Rows past Sq read the last row's
 /// entries (maskRowBase); callers clamp keys to Sk - 1 where they may pass it
 /// (such scores are -inf already).
 Value SdpaScoreMods::loadMask(Value key, int r) {
@@ -59,7 +59,10 @@ Value SdpaScoreMods::loadMask(Value key, int r) {
   if (additive())
     return kb.fmul(elt.isF32() ? m : arith::ExtFOp::create(kb.b, kb.loc, kb.f32, m).getResult(),
                    kb.cf32(1.4426950408889634));
-  return kb.cmpi(arith::CmpIPredicate::ne, m, arith::ConstantIntOp::create(kb.b, kb.loc, kb.i8, 0));
+  // BoolHides: a nonzero byte hides the key, so zero attends.
+  return kb.cmpi(spec.maskKind == MaskKind::BoolHides ? arith::CmpIPredicate::eq
+                                                      : arith::CmpIPredicate::ne,
+                 m, arith::ConstantIntOp::create(kb.b, kb.loc, kb.i8, 0));
 }
 
 SmallVector<Value> SdpaScoreMods::loadKeyMask(Value n) {

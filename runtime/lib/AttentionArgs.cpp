@@ -152,6 +152,36 @@ void checkSpan(const char *name, const TensorView &t, const std::string &shapeTe
     invalid(fmt::format("{}: the tensor's byte span overflows the address space", name));
 }
 
+std::string shapeText(const TensorView &t) { return fmt::format("[{}]", fmt::join(t.shape(), ", ")); }
+
+void checkView(const char *name, const TensorView &t, int rank, const char *dims,
+               const char *contiguousLast) {
+  if (!t.data())
+    invalid(fmt::format("{}.data: expected a non-null device pointer, got null", name));
+  if (t.deviceKind() != DeviceKind::Cuda)
+    invalid(fmt::format("{}.device: expected a CUDA tensor, got {}:{}", name,
+                        toString(t.deviceKind()), t.device()));
+  if (t.rank() != rank)
+    invalid(fmt::format("{}.rank: expected {} ({}), got {}", name, rank, dims, t.rank()));
+  for (int d = 0; d < rank; ++d) {
+    if (t.size(d) <= 0)
+      invalid(fmt::format("{}.shape[{}]: expected > 0 ({}), got {}", name, d, dims, t.size(d)));
+    if (t.size(d) > std::numeric_limits<int32_t>::max())
+      invalid(fmt::format("{}.shape[{}]: expected at most {} (the kernel takes 32-bit sizes), "
+                          "got {}",
+                          name, d, std::numeric_limits<int32_t>::max(), t.size(d)));
+    if (t.size(d) > 1 && t.stride(d) < 0)
+      invalid(fmt::format("{}.strides[{}]: expected >= 0, got {}", name, d, t.stride(d)));
+  }
+  if (contiguousLast && t.size(rank - 1) > 1 && t.stride(rank - 1) != 1)
+    invalid(fmt::format("{}.strides[{}]: expected 1 ({} must be contiguous), got {}", name,
+                        rank - 1, contiguousLast, t.stride(rank - 1)));
+  if (address(t) % static_cast<uintptr_t>(t.elementSize()) != 0)
+    invalid(fmt::format("{}.data: expected a {}-byte aligned pointer, got {}", name,
+                        t.elementSize(), t.data()));
+  checkSpan(name, t, shapeText(t));
+}
+
 /// True when no two elements of `t` share memory (sufficient check: sorted by
 /// stride, every stride exceeds the span of the smaller dimensions).
 bool isNonOverlapping(const TensorView &t) {

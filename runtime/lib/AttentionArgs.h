@@ -70,6 +70,16 @@ bool overlaps(std::pair<uintptr_t, uintptr_t> a, std::pair<uintptr_t, uintptr_t>
 /// the address space. `shapeText` is how messages print its shape.
 void checkSpan(const char *name, const TensorView &t, const std::string &shapeText);
 
+/// "[2, 128, 8, 64]" in the tensor's own dimension order.
+std::string shapeText(const TensorView &t);
+
+/// One tensor on its own: pointer, CUDA device, rank (`dims` names the
+/// dimensions in messages), sizes (> 0, 32-bit), non-negative strides, the
+/// last dim contiguous when `contiguousLast` names it (null: any stride), the
+/// element alignment, the span.
+void checkView(const char *name, const TensorView &t, int rank, const char *dims,
+               const char *contiguousLast);
+
 /// True when no two elements of `t` share memory (sufficient check: sorted by
 /// stride, every stride exceeds the span of the smaller dimensions).
 bool isNonOverlapping(const TensorView &t);

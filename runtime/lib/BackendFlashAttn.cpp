@@ -22,6 +22,7 @@ public:
                         : args.isCausal      ? "is_causal"
                         : args.dropoutSeed   ? "dropout_seed"
                         : args.dropoutOffset ? "dropout_offset"
+                        : args.maskTrueHides ? "mask_true_hides"
                                              : nullptr;
     if (field)
       throw Error(ErrorKind::InvalidArgument,

@@ -24,6 +24,7 @@ public:
     m->isCausal = args.isCausal;
     m->dropoutSeed = args.dropoutSeed;
     m->dropoutOffset = args.dropoutOffset;
+    m->maskTrueHides = args.maskTrueHides;
     return m;
   }
 };
@@ -50,6 +51,7 @@ void SdpaMetadata::listFields(std::vector<MetadataField> &fields) const {
   fields.push_back({"is_causal", &isCausal});
   fields.push_back({"dropout_seed", &dropoutSeed});
   fields.push_back({"dropout_offset", &dropoutOffset});
+  fields.push_back({"mask_true_hides", &maskTrueHides});
 }
 
 //===----------------------------------------------------------------------===//
@@ -82,6 +84,7 @@ SdpaOptions SdpaImpl::options(const AttentionMetadata &metadata) const {
   opts.offset = offset_;
   if (const auto *sdpa = dynamic_cast<const SdpaMetadata *>(&metadata)) {
     opts.mask = sdpa->attnMask;
+    opts.maskTrueHides = sdpa->maskTrueHides;
     opts.seed = sdpa->dropoutSeed.value_or(seed_);
     opts.offset = sdpa->dropoutOffset.value_or(offset_);
   }

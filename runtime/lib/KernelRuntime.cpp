@@ -164,8 +164,8 @@ std::string checkCompiledKernel(const CompiledKernel &ck, const AttentionSpec &w
     return fmt::format("it was built against {} ABI version {}, this runtime uses {}",
                        toString(ck.spec.variant), ck.abiVersion, abiVersion(ck.spec.variant));
   if (ck.spec.variant == Variant::Flash || ck.spec.variant == Variant::Sdpa ||
-      ck.spec.variant == Variant::Merge) {
-    // launchFlash/launchSdpa/mergeAttentionStates pass exactly the ABI table's
+      ck.spec.variant == Variant::Merge || ck.spec.variant == Variant::Gemm) {
+    // launchFlash/launchSdpa/mergeAttentionStates/linear pass exactly the ABI table's
     // arguments to one tile-grid kernel; any other plan would read garbage
     // parameters.
     const KernelLaunchInfo &k = ck.plan.kernels.front();

@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Runtime/LaunchPlan.h"
+#include "attnjit/Core/GemmKernelABI.h"
 #include "attnjit/Core/MergeKernelABI.h"
 
 #include "attnjit/Runtime/Error.h"
@@ -42,11 +43,15 @@ std::optional<ParamKind> parseParamKind(std::string_view s) {
 
 std::vector<ParamKind> abiParamKinds(Variant variant, bool tensorMaps) {
   std::vector<ParamKind> kinds;
-  if (variant == Variant::Merge) {
-    for (const AbiParam &p : kMergeParams)
+  auto fromTable = [&](const auto &table) {
+    for (const AbiParam &p : table)
       kinds.push_back(toParamKind(p.type));
     return kinds;
-  }
+  };
+  if (variant == Variant::Merge)
+    return fromTable(kMergeParams);
+  if (variant == Variant::Gemm)
+    return fromTable(kGemmParams);
   if (variant != Variant::Flash && variant != Variant::Sdpa)
     return kinds;
   for (const AbiParam &p : kFlashParams)
@@ -65,6 +70,7 @@ int abiVersion(Variant variant) {
   case Variant::Flash: return kFlashAbiVersion;
   case Variant::Sdpa: return kSdpaAbiVersion;
   case Variant::Merge: return kMergeAbiVersion;
+  case Variant::Gemm: return kGemmAbiVersion;
   case Variant::Sage: return 0;
   }
   return 0;

@@ -20,50 +20,11 @@ namespace attnjit {
 
 using namespace detail;
 
-namespace {
-
-uintptr_t addressOf(const void *p) { return reinterpret_cast<uintptr_t>(p); }
-
-std::string shapeText(const TensorView &t) { return fmt::format("[{}]", fmt::join(t.shape(), ", ")); }
-
-/// One tensor on its own: pointer, CUDA device, rank, sizes (> 0, 32-bit),
-/// non-negative strides, the last dim contiguous when `contiguousLast`, the
-/// element alignment, the span.
-void checkView(const char *name, const TensorView &t, int rank, const char *dims,
-               bool contiguousLast) {
-  if (!t.data())
-    invalid(fmt::format("{}.data: expected a non-null device pointer, got null", name));
-  if (t.deviceKind() != DeviceKind::Cuda)
-    invalid(fmt::format("{}.device: expected a CUDA tensor, got {}:{}", name,
-                        toString(t.deviceKind()), t.device()));
-  if (t.rank() != rank)
-    invalid(fmt::format("{}.rank: expected {} ({}), got {}", name, rank, dims, t.rank()));
-  for (int d = 0; d < rank; ++d) {
-    if (t.size(d) <= 0)
-      invalid(fmt::format("{}.shape[{}]: expected > 0 ({}), got {}", name, d, dims, t.size(d)));
-    if (t.size(d) > std::numeric_limits<int32_t>::max())
-      invalid(fmt::format("{}.shape[{}]: expected at most {} (the kernel takes 32-bit sizes), "
-                          "got {}",
-                          name, d, std::numeric_limits<int32_t>::max(), t.size(d)));
-    if (t.size(d) > 1 && t.stride(d) < 0)
-      invalid(fmt::format("{}.strides[{}]: expected >= 0, got {}", name, d, t.stride(d)));
-  }
-  if (contiguousLast && t.size(rank - 1) > 1 && t.stride(rank - 1) != 1)
-    invalid(fmt::format("{}.strides[{}]: expected 1 (head_dim must be contiguous), got {}", name,
-                        rank - 1, t.stride(rank - 1)));
-  if (addressOf(t.data()) % static_cast<uintptr_t>(t.elementSize()) != 0)
-    invalid(fmt::format("{}.data: expected a {}-byte aligned pointer, got {}", name,
-                        t.elementSize(), t.data()));
-  checkSpan(name, t, shapeText(t));
-}
-
-} // namespace
-
 void validateMergeArgs(const TensorView &parts, const TensorView &partsLse, const TensorView &out,
                        const MergeOptions &opts) {
-  checkView("parts", parts, 5, "[parts, batch, seqlen, heads, head_dim]", true);
-  checkView("parts_lse", partsLse, 4, "[parts, batch, heads, seqlen]", false);
-  checkView("out", out, 4, "[batch, seqlen, heads, head_dim]", true);
+  checkView("parts", parts, 5, "[parts, batch, seqlen, heads, head_dim]", "head_dim");
+  checkView("parts_lse", partsLse, 4, "[parts, batch, heads, seqlen]", nullptr);
+  checkView("out", out, 4, "[batch, seqlen, heads, head_dim]", "head_dim");
   if (parts.dtype() != DType::F16 && parts.dtype() != DType::BF16 && parts.dtype() != DType::F32)
     invalid(fmt::format("parts.dtype: expected f16, bf16 or f32, got {}", toString(parts.dtype())));
   if (partsLse.dtype() != DType::F32)
@@ -103,7 +64,7 @@ void validateMergeArgs(const TensorView &parts, const TensorView &partsLse, cons
       invalid(fmt::format("out: overlaps {} in memory (out spans {}, {} spans {})", name,
                           extentStr(out.byteExtent()), name, extentStr(t->byteExtent())));
   if (opts.lse) {
-    uintptr_t lse = addressOf(opts.lse);
+    uintptr_t lse = reinterpret_cast<uintptr_t>(opts.lse);
     if (lse % alignof(float) != 0)
       invalid(fmt::format("opts.lse: expected a 4-byte aligned pointer, got {}",
                           static_cast<void *>(opts.lse)));

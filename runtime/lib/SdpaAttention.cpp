@@ -140,6 +140,10 @@ void validateBshd(const TensorView &q, const TensorView &k, const TensorView &v,
                {{DType::F16, DType::BF16, DType::F32}, sdpaAccessRule(q)});
   if (opts.mask)
     checkMask(*opts.mask, q, k, out);
+  if (opts.maskTrueHides && (!opts.mask || opts.mask->dtype() != DType::Bool))
+    invalid(fmt::format("opts.maskTrueHides: needs a bool mask, got {}",
+                        opts.mask ? fmt::format("a {} mask", toString(opts.mask->dtype()))
+                                  : std::string("no mask")));
   checkDropout(opts.dropoutP);
   checkScaleAndConfig(opts.softmaxScale, opts.config);
   int64_t headDim = q.size(kHeadDim);
@@ -187,7 +191,9 @@ AttentionSpec makeSdpaSpec(const TensorView &q, const SdpaOptions &opts) {
   spec.dtype = q.dtype();
   spec.config = opts.config;
   if (opts.mask) {
-    spec.maskKind = opts.mask->dtype() == DType::Bool ? MaskKind::Bool : MaskKind::Additive;
+    spec.maskKind = opts.mask->dtype() != DType::Bool ? MaskKind::Additive
+                    : opts.maskTrueHides                ? MaskKind::BoolHides
+                                                        : MaskKind::Bool;
     spec.maskPerKey = maskStrides(*opts.mask)[kMaskRows] == 0;
   }
   spec.dropout = opts.dropoutP > 0.0f;

@@ -230,3 +230,52 @@ module attributes {attn.target = "sm_90a"} {
     return
   }
 }
+
+// -----
+
+// attn.gemm lowers to the GEMM recipe's kernel: a cp.async ring of 32-wide K
+// slices, ldmatrix + mma.sync m16n8k16, the bias in the epilogue.
+// CHECK-LABEL: func.func @gemm_bf16
+// CHECK-SAME: attnjit.kernels = [@attnjit_gemm_d0_bf16_sm80_gpu::@attnjit_gemm_d0_bf16_sm80]
+// CHECK-NOT: attn.gemm
+// CHECK: gpu.module @attnjit_gemm_d0_bf16_sm80_gpu
+// CHECK: gpu.func @attnjit_gemm_d0_bf16_sm80(
+// CHECK-SAME: nvvm.maxntid = array<i32: 128, 1, 1>
+// CHECK: nvvm.cp.async.shared.global
+// CHECK: scf.for
+// CHECK: nvvm.ldmatrix
+// CHECK: nvvm.mma.sync
+module attributes {attn.target = "sm_80"} {
+  func.func @gemm_bf16(%x: memref<?x128xbf16>, %w: memref<384x128xbf16>, %b: memref<384xbf16>,
+                       %y: memref<?x384xbf16>) {
+    attn.gemm ins(%x, %w : memref<?x128xbf16>, memref<384x128xbf16>) bias(%b : memref<384xbf16>)
+              outs(%y : memref<?x384xbf16>)
+    return
+  }
+}
+
+// -----
+
+// f32: fp32 FMA tiles, no tensor-core instructions.
+// CHECK-LABEL: func.func @gemm_f32
+// CHECK: gpu.func @attnjit_gemm_d0_f32_sm80(
+// CHECK-SAME: nvvm.maxntid = array<i32: 256, 1, 1>
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: llvm.intr.fma
+module attributes {attn.target = "sm_80"} {
+  func.func @gemm_f32(%x: memref<?x?xf32>, %w: memref<?x?xf32>, %y: memref<?x?xf32>) {
+    attn.gemm ins(%x, %w : memref<?x?xf32>, memref<?x?xf32>) outs(%y : memref<?x?xf32>)
+    return
+  }
+}
+
+// -----
+
+module attributes {attn.target = "sm_80"} {
+  func.func @gemm_bad_config(%x: memref<?x?xbf16>, %w: memref<?x?xbf16>, %y: memref<?x?xbf16>) {
+    // expected-error @+1 {{'attn.gemm' op cannot be lowered to a kernel: config: gemm takes 2, 4 or 8 warps, got 3}}
+    attn.gemm ins(%x, %w : memref<?x?xbf16>, memref<?x?xbf16>) outs(%y : memref<?x?xbf16>)
+              {config = #attn.config<block_m = 96, block_n = 64, warps = 3, stages = 3>}
+    return
+  }
+}

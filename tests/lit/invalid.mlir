@@ -624,3 +624,74 @@ func.func @target_on_func() attributes {attn.target = "sm_90a"} {
 // expected-error @+1 {{unknown attn dialect attribute 'attn.arch'; expected 'attn.target'}}
 module attributes {attn.arch = "sm_90a"} {
 }
+
+// -----
+
+func.func @gemm_k_mismatch(%x: memref<?x128xbf16>, %w: memref<384x64xbf16>, %y: memref<?x384xbf16>) {
+  // expected-error @+1 {{'attn.gemm' op dim 1 (K) of 'w' (64) must equal dim 1 of 'x' (128)}}
+  attn.gemm ins(%x, %w : memref<?x128xbf16>, memref<384x64xbf16>) outs(%y : memref<?x384xbf16>)
+  return
+}
+
+// -----
+
+func.func @gemm_n_mismatch(%x: memref<?x128xbf16>, %w: memref<384x128xbf16>, %y: memref<?x256xbf16>) {
+  // expected-error @+1 {{'attn.gemm' op dim 1 (N) of 'y' (256) must equal dim 0 of 'w' (384)}}
+  attn.gemm ins(%x, %w : memref<?x128xbf16>, memref<384x128xbf16>) outs(%y : memref<?x256xbf16>)
+  return
+}
+
+// -----
+
+func.func @gemm_bias_n(%x: memref<?x128xbf16>, %w: memref<384x128xbf16>, %b: memref<128xbf16>,
+                       %y: memref<?x384xbf16>) {
+  // expected-error @+1 {{'attn.gemm' op dim 0 (N) of 'bias' (128) must equal dim 0 of 'w' (384)}}
+  attn.gemm ins(%x, %w : memref<?x128xbf16>, memref<384x128xbf16>) bias(%b : memref<128xbf16>)
+            outs(%y : memref<?x384xbf16>)
+  return
+}
+
+// -----
+
+func.func @gemm_rank(%x: memref<?x?x128xbf16>, %w: memref<384x128xbf16>, %y: memref<?x384xbf16>) {
+  // expected-error @+1 {{'attn.gemm' op 'x' must be a rank-2 memref ([M, K]), got 'memref<?x?x128xbf16>'}}
+  attn.gemm ins(%x, %w : memref<?x?x128xbf16>, memref<384x128xbf16>) outs(%y : memref<?x384xbf16>)
+  return
+}
+
+// -----
+
+func.func @gemm_dtype(%x: memref<?x128xbf16>, %w: memref<384x128xf16>, %y: memref<?x384xbf16>) {
+  // expected-error @+1 {{'attn.gemm' op element type of 'w' must equal that of 'x' (bf16), got f16}}
+  attn.gemm ins(%x, %w : memref<?x128xbf16>, memref<384x128xf16>) outs(%y : memref<?x384xbf16>)
+  return
+}
+
+// -----
+
+func.func @gemm_i8(%x: memref<?x128xi8>, %w: memref<384x128xi8>, %y: memref<?x384xi8>) {
+  // expected-error @+1 {{'attn.gemm' op element type of 'x' must be f16, bf16 or f32, got i8}}
+  attn.gemm ins(%x, %w : memref<?x128xi8>, memref<384x128xi8>) outs(%y : memref<?x384xi8>)
+  return
+}
+
+// -----
+
+func.func @gemm_column_stride(%x: memref<?x128xbf16>, %w: memref<384x128xbf16>,
+                              %y: memref<?x384xbf16, strided<[768, 2]>>) {
+  // expected-error @+1 {{'attn.gemm' op 'y' must have a contiguous last dim (stride 1), got layout strided<[768, 2]>}}
+  attn.gemm ins(%x, %w : memref<?x128xbf16>, memref<384x128xbf16>)
+            outs(%y : memref<?x384xbf16, strided<[768, 2]>>)
+  return
+}
+
+// -----
+
+func.func @sdpa_hides_without_bool_mask(%q: memref<?x?x?x16xbf16>, %m: memref<?x?x?x?xbf16>) {
+  // expected-error @+1 {{'attn.sdpa' op 'mask_true_hides' needs an i1 mask, got memref<?x?x?x?xbf16>}}
+  attn.sdpa ins(%q, %q, %q : memref<?x?x?x16xbf16>, memref<?x?x?x16xbf16>, memref<?x?x?x16xbf16>)
+            mask(%m : memref<?x?x?x?xbf16>)
+            outs(%q : memref<?x?x?x16xbf16>)
+            {layout = #attn.layout<bshd>, mask_true_hides}
+  return
+}

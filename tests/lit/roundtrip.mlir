@@ -216,3 +216,42 @@ func.func @lse_merge_bhsd_static(%po: memref<4x2x8x?x64xf16>, %plse: memref<4x2x
                  outs(%o : memref<2x8x?x64xf16>) {layout = #attn.layout<bhsd>}
   return
 }
+
+// -----
+
+// attn.gemm with and without a bias, static and dynamic dims, strided rows.
+// CHECK-LABEL: func.func @gemm_bias
+// CHECK: attn.gemm ins(%{{.*}}, %{{.*}} : memref<?x128xbf16>, memref<384x128xbf16>) bias(%{{.*}} : memref<384xbf16>) outs(%{{.*}} : memref<?x384xbf16>) {config = #attn.config<block_m = 128, block_n = 128, warps = 4, stages = 3>}
+func.func @gemm_bias(%x: memref<?x128xbf16>, %w: memref<384x128xbf16>, %b: memref<384xbf16>,
+                     %y: memref<?x384xbf16>) {
+  attn.gemm ins(%x, %w : memref<?x128xbf16>, memref<384x128xbf16>)
+            bias(%b : memref<384xbf16>)
+            outs(%y : memref<?x384xbf16>)
+            {config = #attn.config<block_m = 128, block_n = 128, warps = 4, stages = 3>}
+  return
+}
+
+// -----
+
+// CHECK-LABEL: func.func @gemm_no_bias_strided
+// CHECK: attn.gemm ins(%{{.*}}, %{{.*}} : memref<?x?xf32>, memref<?x?xf32>) outs(%{{.*}} : memref<?x128xf32, strided<[384, 1]>>)
+// CHECK-NOT: bias(
+func.func @gemm_no_bias_strided(%x: memref<?x?xf32>, %w: memref<?x?xf32>,
+                                %y: memref<?x128xf32, strided<[384, 1]>>) {
+  attn.gemm ins(%x, %w : memref<?x?xf32>, memref<?x?xf32>)
+            outs(%y : memref<?x128xf32, strided<[384, 1]>>)
+  return
+}
+
+// -----
+
+// A bool mask whose true hides the key (the MultiHeadFlashAttention convention).
+// CHECK-LABEL: func.func @sdpa_mask_true_hides
+// CHECK: attn.sdpa {{.*}} mask(%{{.*}} : memref<?x?x?x?xi1>) {{.*}}mask_true_hides
+func.func @sdpa_mask_true_hides(%q: memref<?x?x?x16xbf16>, %m: memref<?x?x?x?xi1>) {
+  attn.sdpa ins(%q, %q, %q : memref<?x?x?x16xbf16>, memref<?x?x?x16xbf16>, memref<?x?x?x16xbf16>)
+            mask(%m : memref<?x?x?x?xi1>)
+            outs(%q : memref<?x?x?x16xbf16>)
+            {layout = #attn.layout<bshd>, mask_true_hides}
+  return
+}

@@ -403,15 +403,18 @@ TEST_CASE("metadata builders and the zero-copy field view", "[backend]") {
   for (const auto &f : fields)
     names.push_back(f.name);
   CHECK(names == std::vector<std::string_view>{"current_timestep", "attn_mask", "is_causal",
-                                               "dropout_seed", "dropout_offset"});
+                                               "dropout_seed", "dropout_offset",
+                                               "mask_true_hides"});
   // References, not copies: the view sees later changes and shares addresses.
   CHECK(std::get<const int64_t *>(fields[0].ref) == &sm->currentTimestep);
   CHECK(std::get<const std::optional<TensorView> *>(fields[1].ref) == &sm->attnMask);
   sm->currentTimestep = 18;
   CHECK(*std::get<const int64_t *>(fields[0].ref) == 18);
   auto skipped = m->asdictZeroCopy({"attn_mask", "dropout_seed"});
-  REQUIRE(skipped.size() == 3);
+  REQUIRE(skipped.size() == 4);
   CHECK(skipped[1].name == "is_causal");
+  CHECK(skipped[3].name == "mask_true_hides");
+  CHECK(std::get<const bool *>(skipped[3].ref) == &sm->maskTrueHides);
 
   // The metadata type of each backend (get_metadata_cls).
   CHECK(dynamic_cast<SdpaMetadata *>(sdpa->makeMetadata(4).get()));
@@ -427,6 +430,10 @@ TEST_CASE("metadata builders and the zero-copy field view", "[backend]") {
   std::string msg = messageOf([&] { fb->build(args); }, ErrorKind::InvalidArgument);
   CHECK(msg.find("metadata attn_mask: FLASH_ATTN takes only current_timestep") !=
         std::string::npos);
+  MetadataBuildArgs hides;
+  hides.maskTrueHides = true;
+  CHECK(messageOf([&] { fb->build(hides); }, ErrorKind::InvalidArgument)
+            .find("metadata mask_true_hides: FLASH_ATTN") != std::string::npos);
 }
 
 TEST_CASE("layer: backend selection, kv_cache and fallback semantics", "[backend]") {

@@ -722,3 +722,20 @@ TEST_CASE("sdpa reference: masks, top-left causal, fully masked rows", "[runtime
     }
   }
 }
+
+TEST_CASE("sdpa masks whose true hides the key (maskTrueHides)", "[runtime][sdpa]") {
+  Sdpa a;
+  a.opts.maskTrueHides = true;
+  rejects(a, {"opts.maskTrueHides: needs a bool mask, got no mask"});
+  a.mask(DType::BF16, {2, 256});
+  rejects(a, {"opts.maskTrueHides: needs a bool mask, got a bf16 mask"});
+  a.mask(DType::Bool, {2, 256});
+  accepts(a);
+  AttentionSpec s = makeSdpaSpec(a.q, a.opts);
+  CHECK(s.maskKind == MaskKind::BoolHides);
+  CHECK(s.maskPerKey);
+  CHECK(s.validate().empty());
+  CHECK(s.kernelName().find("_maskbool_hides_perkey") != std::string::npos);
+  a.opts.maskTrueHides = false;
+  CHECK(makeSdpaSpec(a.q, a.opts).maskKind == MaskKind::Bool);
+}

@@ -36,7 +36,7 @@ std::vector<DType> candidates(DType) {
   return {DType::F16, DType::BF16, DType::F32, DType::Bool, DType::I8, DType::F8E4M3};
 }
 std::vector<MaskKind> candidates(MaskKind) {
-  return {MaskKind::None, MaskKind::Bool, MaskKind::Additive};
+  return {MaskKind::None, MaskKind::Bool, MaskKind::Additive, MaskKind::BoolHides};
 }
 // An array, not std::vector<bool>, whose proxy references would not be bools.
 std::array<bool, 2> candidates(bool) { return {false, true}; }

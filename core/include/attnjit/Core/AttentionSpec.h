@@ -18,15 +18,20 @@
 namespace attnjit {
 
 /// Kernel families. Merge is not an attention but its companion: it combines
-/// partial outputs with their log-sum-exps (MergeKernelABI.h).
-enum class Variant { Flash, Sdpa, Sage, Merge };
+/// partial outputs with their log-sum-exps (MergeKernelABI.h). Gemm is the
+/// attention layers' projection, y = x w^T + bias (GemmKernelABI.h); it has
+/// no head_dim (0: M, N and K are run-time values).
+enum class Variant { Flash, Sdpa, Sage, Merge, Gemm };
 /// Element types. Bool (one byte, nonzero = true) is only a mask dtype. I8 and
 /// F8E4M3 (e4m3 "fn": no infinities, as NVIDIA's and torch's float8_e4m3fn)
 /// are the quantized types of the Sage kernels; no current kernel takes them
 /// for q, k or v (AttentionSpec::validate rejects them).
 enum class DType { F16, BF16, F32, Bool, I8, F8E4M3 };
-/// How an SDPA mask operand is interpreted (compile-time).
-enum class MaskKind { None, Bool, Additive };
+/// How an SDPA mask operand is interpreted (compile-time). Bool: true (nonzero)
+/// attends, as torch's SDPA; BoolHides: true hides the key, the convention of
+/// the MultiHeadFlashAttention module (read as such, never converted);
+/// Additive: added to the scaled scores.
+enum class MaskKind { None, Bool, Additive, BoolHides };
 
 std::string_view toString(Variant v);
 std::string_view toString(DType t);

@@ -159,6 +159,8 @@ struct MetadataBuildArgs {
   std::optional<bool> isCausal;
   /// SDPA: override the impl's dropout_seed / dropout_offset for this call.
   std::optional<uint64_t> dropoutSeed, dropoutOffset;
+  /// SDPA: a bool attnMask whose true hides the key (SdpaOptions::maskTrueHides).
+  bool maskTrueHides = false;
 };
 
 class AttentionMetadataBuilder {

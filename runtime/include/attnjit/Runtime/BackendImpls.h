@@ -76,6 +76,8 @@ public:
   std::optional<bool> isCausal;
   /// The Philox stream of dropout; unset: the impl's dropout_seed/offset.
   std::optional<uint64_t> dropoutSeed, dropoutOffset;
+  /// A bool attn_mask whose true hides the key (SdpaOptions::maskTrueHides).
+  bool maskTrueHides = false;
 
 protected:
   void listFields(std::vector<MetadataField> &fields) const override;

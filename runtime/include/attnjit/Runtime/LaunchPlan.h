@@ -75,7 +75,7 @@ std::optional<ParamKind> parseParamKind(std::string_view s);
 
 /// Parameter kinds of the generated kernel of `variant` from its ABI table:
 /// kFlashParams for flash, kFlashParams + kSdpaExtraParams for SDPA,
-/// kMergeParams for merge. Empty for a variant without a table (Sage, until its
+/// kMergeParams for merge, kGemmParams for gemm. Empty for a variant without a table (Sage, until its
 /// recipe lands).
 /// `tensorMaps`: the flash table followed by kFlashTmaParams (the sm_90a
 /// flash recipe's signature; flash only).

@@ -37,6 +37,10 @@ struct SdpaOptions {
   /// A row whose every key is masked out (bool false or additive -inf)
   /// produces zeros, not NaN.
   std::optional<TensorView> mask;
+  /// A bool mask the other way round: true hides the key (the convention of
+  /// the MultiHeadFlashAttention module). The kernel reads it so; nothing is
+  /// converted. Only with a bool mask.
+  bool maskTrueHides = false;
   /// Drop probability in [0, 1); 0 compiles a kernel without dropout.
   float dropoutP = 0.0f;
   /// Philox stream (Philox.h): the same seed and offset drop the same scores.

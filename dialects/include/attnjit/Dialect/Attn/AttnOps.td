@@ -105,7 +105,10 @@ def Attn_SdpaOp : Attn_AttentionOp<"sdpa", [AttrSizedOperandSegments]> {
     `attn.flash`, plus f32 inputs, any head_dim in 1..256, an optional `mask`
     and dropout. The mask is i1 (true = attend) or additive (q's element
     type), of rank 2 ([B, Sk]), 3 ([B, Sq, Sk]) or 4 ([B, H, Sq, Sk]); a dim of
-    size 1 broadcasts. The unit attribute `dropout` compiles the kernel with
+    size 1 broadcasts. The unit attribute `mask_true_hides` reads an i1 mask
+    the other way round: true hides the key (the convention of the
+    MultiHeadFlashAttention module), so such masks need no conversion.
+    The unit attribute `dropout` compiles the kernel with
     dropout; the drop probability, seed and offset are run-time arguments of
     the kernel (one kernel serves every probability), so the op does not
     carry them.
@@ -127,7 +130,8 @@ def Attn_SdpaOp : Attn_AttentionOp<"sdpa", [AttrSizedOperandSegments]> {
                        OptionalAttr<I64Attr>:$num_kv_heads,
                        Attn_LayoutAttr:$layout,
                        UnitAttr:$dropout,
-                       OptionalAttr<Attn_ConfigAttr>:$config);
+                       OptionalAttr<Attn_ConfigAttr>:$config,
+                       UnitAttr:$mask_true_hides);
   let assemblyFormat = [{
     `ins` `(` $q `,` $k `,` $v `:` type($q) `,` type($k) `,` type($v) `)`
     (`mask` `(` $mask^ `:` type($mask) `)`)?
@@ -225,6 +229,48 @@ def Attn_LseMergeOp : Attn_Op<"lse_merge",
     `ins` `(` $partial_out `,` $partial_lse `:` type($partial_out) `,` type($partial_lse) `)`
     `outs` `(` $out `:` type($out) `)`
     (`lse` `(` $lse^ `:` type($lse) `)`)?
+    attr-dict
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// attn.gemm (the attention layers' projection)
+//===----------------------------------------------------------------------===//
+
+// x [M, K], w [N, K], y [M, N]: row-major rows of any stride; bias [N].
+def Attn_MatrixMemRef : Type<IsMemRefTypePred, "memref (x, w or y)", "::mlir::MemRefType">;
+
+def Attn_GemmOp : Attn_Op<"gemm",
+    [DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
+  let summary = "Linear projection: y = x w^T + bias";
+  let description = [{
+    torch.nn.functional.linear, the projections of the multi-head attention
+    layer: `x` is [M, K], `w` is [N, K] (as torch.nn.Linear stores its
+    weight), the optional `bias` is [N] and `y` is [M, N]. Rows may have any
+    stride (a strided layout whose last stride is 1); columns are contiguous.
+    Element types: f16, bf16 (fp32 accumulation) or f32, the same for every
+    operand. M, N and K are run-time values of the kernel (dims may be
+    dynamic); where static they must agree. Whether the bias is added is a
+    run-time argument too, so one kernel serves both forms. `config` is the
+    GEMM recipe's tiling: block_m x block_n outputs per CTA, warps, stages of
+    the cp.async pipeline.
+
+    ```mlir
+    attn.gemm ins(%x, %w : memref<?x128xbf16>, memref<384x128xbf16>)
+              bias(%b : memref<384xbf16>)
+              outs(%y : memref<?x384xbf16>)
+              {config = #attn.config<block_m = 128, block_n = 128, warps = 4, stages = 3>}
+    ```
+  }];
+  let arguments = (ins Attn_MatrixMemRef:$x, Attn_MatrixMemRef:$w,
+                       Optional<Attn_MatrixMemRef>:$bias,
+                       Attn_MatrixMemRef:$y,
+                       OptionalAttr<Attn_ConfigAttr>:$config);
+  let assemblyFormat = [{
+    `ins` `(` $x `,` $w `:` type($x) `,` type($w) `)`
+    (`bias` `(` $bias^ `:` type($bias) `)`)?
+    `outs` `(` $y `:` type($y) `)`
     attr-dict
   }];
   let hasVerifier = 1;
