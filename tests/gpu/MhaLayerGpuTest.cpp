@@ -58,8 +58,9 @@ TEST_CASE("gemm: linear() vs float64, odd shapes and the layer's shapes", "[gpu]
     int64_t yPitch; ///< 0: N (contiguous)
   };
   const Case cases[] = {
-      {DType::BF16, 1, 8, 8, true, 0},        {DType::BF16, 37, 13, 24, true, 0},
-      {DType::F16, 130, 129, 72, false, 0},   {DType::BF16, 257, 200, 136, true, 256},
+      // 16-bit outputs are stored in pairs: odd N takes an even pitch.
+      {DType::BF16, 1, 8, 8, true, 0},        {DType::BF16, 37, 13, 24, true, 14},
+      {DType::F16, 130, 129, 72, false, 130},   {DType::BF16, 257, 200, 136, true, 256},
       {DType::F16, 300, 33, 264, true, 40},   {DType::F32, 37, 13, 24, true, 0},
       {DType::F32, 130, 129, 72, false, 132}, {DType::BF16, 51200, 384, 128, true, 0},
       {DType::BF16, 51200, 768, 256, true, 0}, {DType::BF16, 51200, 128, 128, true, 0},

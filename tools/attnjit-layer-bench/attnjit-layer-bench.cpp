@@ -18,6 +18,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Layers/MultiHeadFlashAttention.h"
+#include "attnjit/Runtime/Context.h"
 #include "attnjit/Runtime/Driver.h"
 #include "attnjit/Runtime/Error.h"
 #include "attnjit/Runtime/EventTimer.h"
@@ -87,6 +88,8 @@ int checkAgainstTorch(const std::string &dir) {
                   drv.unavailableReason().c_str());
       return 0;
     }
+    // Buffers and streams below are made in the current context.
+    currentOrPrimaryContext(0);
     auto upload = [&](const StateTensor &t, const std::string &key) {
       std::vector<float> v = t.toFloat(key);
       std::vector<uint8_t> bytes(v.size() * size_t(dtypeSize(dt)));
@@ -211,6 +214,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   try {
+    // Buffers and streams below are made in the current context.
+    currentOrPrimaryContext(0);
     CUstream stream = nullptr;
     drv.check(drv.cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
     if (mode == "gemm") {
