@@ -291,8 +291,10 @@ attnjit_status attnjit_flash_attention(const DLTensor *q, const DLTensor *k, con
     fo.softmaxScale = toScale(o.has_softmax_scale, o.softmax_scale);
     fo.lse = o.lse;
     fo.config = toConfig(o.config);
-    flashAttention(view(q, "q"), view(k, "k"), view(v, "v"), view(out, "out"),
-                   toLayout(o.layout, "flash options"), fo, toStream(stream));
+    // Named in order: a call's argument evaluation order is unspecified, and
+    // the first bad tensor (q before out) is the one to report.
+    TensorView qv = view(q, "q"), kv = view(k, "k"), vv = view(v, "v"), ov = view(out, "out");
+    flashAttention(qv, kv, vv, ov, toLayout(o.layout, "flash options"), fo, toStream(stream));
   });
 }
 
@@ -310,6 +312,7 @@ attnjit_status attnjit_sdpa_attention(const DLTensor *q, const DLTensor *k, cons
   return guarded([&] {
     attnjit_sdpa_options o = readOptions(opts, attnjit_sdpa_options_init,
                                          sizeof(attnjit_sdpa_options), "sdpa options");
+    TensorView qv = view(q, "q"), kv = view(k, "k"), vv = view(v, "v"), ov = view(out, "out");
     SdpaOptions so;
     so.causal = o.causal != 0;
     so.softmaxScale = toScale(o.has_softmax_scale, o.softmax_scale);
@@ -319,8 +322,7 @@ attnjit_status attnjit_sdpa_attention(const DLTensor *q, const DLTensor *k, cons
     so.seed = o.seed;
     so.offset = o.offset;
     so.config = toConfig(o.config);
-    sdpaAttention(view(q, "q"), view(k, "k"), view(v, "v"), view(out, "out"),
-                  toLayout(o.layout, "sdpa options"), so, toStream(stream));
+    sdpaAttention(qv, kv, vv, ov, toLayout(o.layout, "sdpa options"), so, toStream(stream));
   });
 }
 

@@ -151,6 +151,17 @@ static void testFlashBadInput(void) {
   k.t.dtype.code = kDLInt, k.t.dtype.bits = 32;
   EXPECT_ERROR(attnjit_flash_attention(&q.t, &k.t, &v.t, &o.t, NULL, NULL),
                ATTNJIT_ERROR_INVALID_ARGUMENT, "k: DLPack dtype: unsupported");
+  /* Several bad tensors: the first in argument order is named (an output
+   * made like a bad q is bad too; the message names q). */
+  o.t.dtype.code = kDLInt, o.t.dtype.bits = 64;
+  k.t.dtype.code = kDLBfloat, k.t.dtype.bits = 16;
+  q.t.dtype.code = kDLInt, q.t.dtype.bits = 64;
+  EXPECT_ERROR(attnjit_flash_attention(&q.t, &k.t, &v.t, &o.t, NULL, NULL),
+               ATTNJIT_ERROR_INVALID_ARGUMENT, "q: DLPack dtype: unsupported");
+  EXPECT_ERROR(attnjit_sdpa_attention(&q.t, &k.t, &v.t, &o.t, NULL, NULL),
+               ATTNJIT_ERROR_INVALID_ARGUMENT, "q: DLPack dtype: unsupported");
+  q.t.dtype.code = kDLBfloat, q.t.dtype.bits = 16;
+  o.t.dtype.code = kDLBfloat, o.t.dtype.bits = 16;
   k.t.dtype.code = kDLFloat, k.t.dtype.bits = 32;
   EXPECT_ERROR(attnjit_flash_attention(&q.t, &k.t, &v.t, &o.t, NULL, NULL),
                ATTNJIT_ERROR_INVALID_ARGUMENT, "k.dtype: expected bf16 (q's dtype)");
