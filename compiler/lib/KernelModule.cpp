@@ -63,6 +63,11 @@ AttentionSpec withDefaultConfig(const AttentionSpec &spec) {
   return out;
 }
 
+std::string recipeName(const AttentionSpec &spec) {
+  const kernels::KernelRecipe *recipe = kernels::selectRecipe(spec, nullptr);
+  return recipe ? std::string(recipe->name()) : std::string();
+}
+
 /// The recipe for `spec`, with the recipes it was preferred over logged at
 /// debug level; null with `error` set when none serves it.
 static const kernels::KernelRecipe *recipeFor(const AttentionSpec &spec, std::string &error) {

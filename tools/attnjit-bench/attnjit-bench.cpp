@@ -27,6 +27,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Compiler/Compile.h"
+#include "attnjit/Runtime/Context.h"
 #include "attnjit/Runtime/Driver.h"
 #include "attnjit/Runtime/Error.h"
 #include "attnjit/Runtime/EventTimer.h"
@@ -302,7 +303,7 @@ int main(int argc, char **argv) {
 
     nlohmann::json rows = nlohmann::json::array();
     std::printf("%-22s %9s %9s %8s %8s %10s %9s %9s %8s  %s\n", "B,H,S,D,causal", "ms", "TFLOP/s",
-                "vs FA2", "vs cuDNN", "compile ms", "rel_l2", "cosine", "written", "backend");
+                "vs FA2", "vs cuDNN", "compile ms", "rel_l2", "cosine", "written", "backend (recipe)");
     for (const Shape &s : shapes)
       for (const Mode &mode : modes) {
         // --backend all runs what can serve the shape: flash has fewer head
@@ -322,6 +323,7 @@ int main(int argc, char **argv) {
         TensorView ov(o.data(), dtype, {s.b, s.s, s.h, s.d});
         DeviceBuffer maskBuf;
         std::function<void()> call;
+        AttentionSpec spec; // what the row launches, for its recipe column
         std::function<bool(int64_t, int64_t, int64_t)> visible = [](int64_t, int64_t, int64_t) {
           return true;
         };
@@ -330,6 +332,7 @@ int main(int argc, char **argv) {
           opts.causal = s.causal;
           opts.config = config;
           call = [=] { flashAttention(qv, kv, vv, ov, opts, stream); };
+          spec = makeFlashSpec(qv, opts);
         } else {
           SdpaOptions opts;
           opts.causal = s.causal;
@@ -349,6 +352,7 @@ int main(int argc, char **argv) {
             }
           }
           call = [=] { sdpaAttention(qv, kv, vv, ov, opts, stream); };
+          spec = makeSdpaSpec(qv, opts);
         }
         size_t n = size_t(s.b * s.s * s.h * s.d);
         // Cold compile (+ load) time of this shape's kernel, when it is new.
@@ -375,7 +379,11 @@ int main(int argc, char **argv) {
         char label[64];
         std::snprintf(label, sizeof(label), "%lld,%lld,%lld,%lld,%d", (long long)s.b,
                       (long long)s.h, (long long)s.s, (long long)s.d, s.causal ? 1 : 0);
-        std::string backendLabel = mode.label();
+        // The recipe that served the row: the registry's choice for the spec
+        // on this device's target arch (ATTNJIT_ARCH may move it).
+        spec.arch = targetArch(deviceInfo(0));
+        std::string recipe = recipeName(spec);
+        std::string backendLabel = mode.label() + " (" + recipe + ")";
         // A shape PEERS.md lacks has no peer numbers: "-", not "nanx".
         auto vsPeer = [&](double peer) {
           char buf[16];
@@ -389,7 +397,7 @@ int main(int argc, char **argv) {
                     vsPeer(s.peerFa2).c_str(), vsPeer(s.peerCudnn).c_str(), firstMs, relL2,
                     cosine, 100.0 * double(written) / double(n), backendLabel.c_str());
         std::fflush(stdout);
-        rows.push_back({{"shape", label}, {"backend", backendLabel}, {"ms", ms},
+        rows.push_back({{"shape", label}, {"backend", mode.label()}, {"recipe", recipe}, {"ms", ms},
                         {"tflops", tflops}, {"peer_fa2", s.peerFa2},
                         {"peer_cudnn", s.peerCudnn}, {"first_call_ms", firstMs},
                         {"rel_l2", relL2}, {"cosine", cosine},

@@ -36,6 +36,10 @@ std::string compileToStage(const AttentionSpec &spec, Stage stage, const Compile
 /// The spec with its config filled in from the config table when incomplete.
 AttentionSpec withDefaultConfig(const AttentionSpec &spec);
 
+/// The name of the recipe that builds `spec` (its variant and arch), e.g.
+/// "flash-sm90a"; empty when none serves it.
+std::string recipeName(const AttentionSpec &spec);
+
 /// A KernelProvider that compiles on demand (the JIT).
 std::shared_ptr<KernelProvider> makeJitProvider(CompileOptions opts = {});
 
