@@ -10,6 +10,11 @@
 #  - ASAN_OPTIONS=detect_odr_violation=0 at run time (scripts/sanitize.sh sets
 #    it): attnjit_compiler links MLIR's static archives with hidden symbols,
 #    which ASan's ODR check reports against the tools' copies of inline globals.
+#  - ASAN_OPTIONS=allow_user_poisoning=0 (set there too): LLVM's headers poison
+#    the unused part of a BumpPtrAllocator slab when built with ASan, so the
+#    allocator code inlined into attnjit's sources poisons memory that MLIR's
+#    uninstrumented copy then hands out, and every MLIRContext would report
+#    use-after-poison. ASan's own checks (heap, stack, globals) are unaffected.
 # Every UBSan finding aborts (-fno-sanitize-recover=all), so a test that
 # triggers one fails.
 #

@@ -5,14 +5,12 @@
 // attnjit::Error (never another exception, a crash or a huge allocation); an
 // accepted bundle's kernels must validate and be found by their own specs.
 //
-// Input: one mode byte, then the bundle. An odd mode byte rewrites the
-// bundle's checksum to match its bytes first, so mutations reach the index and
-// record checks behind it.
+// Input: one mode byte, then the bundle (FuzzInput.h).
 //
 //===----------------------------------------------------------------------===//
+#include "FuzzInput.h"
 #include "attnjit/Runtime/Bundle.h"
 #include "attnjit/Runtime/Error.h"
-#include "attnjit/Runtime/Hash.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -22,17 +20,11 @@
 using namespace attnjit;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size == 0)
-    return 0;
-  std::string input(reinterpret_cast<const char *>(data) + 1, size - 1);
-  if ((data[0] & 1) && input.size() >= 40) {
-    uint64_t sum = xxh64(input.data() + 40, input.size() - 40, xxh64(input.data(), 32));
-    for (int i = 0; i < 8; ++i)
-      input[32 + i] = static_cast<char>((sum >> (8 * i)) & 0xff);
-  }
+  std::string file = fuzz::fileWithChecksum(data, size, /*checksumOffset=*/32,
+                                            /*headerBytes=*/40);
   std::shared_ptr<BundleProvider> b;
   try {
-    b = BundleProvider::load(input.data(), input.size(), "fuzz");
+    b = BundleProvider::load(file.data(), file.size(), "fuzz");
   } catch (const Error &) {
     return 0;
   }

@@ -6,13 +6,11 @@
 // own checks (its plan validates, its spec validates) and re-encode to bytes
 // that decode to the same kernel.
 //
-// Input: one mode byte, then the entry. An odd mode byte rewrites the entry's
-// checksum to match its bytes first, so mutations reach the header and
-// metadata checks behind it (a mutated file would almost never pass it).
+// Input: one mode byte, then the entry (FuzzInput.h).
 //
 //===----------------------------------------------------------------------===//
+#include "FuzzInput.h"
 #include "attnjit/Runtime/DiskCache.h"
-#include "attnjit/Runtime/Hash.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -23,15 +21,9 @@
 using namespace attnjit;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size == 0)
-    return 0;
-  std::string input(reinterpret_cast<const char *>(data) + 1, size - 1);
-  if ((data[0] & 1) && input.size() >= 48) {
-    uint64_t sum = xxh64(input.data() + 48, input.size() - 48, xxh64(input.data(), 40));
-    for (int i = 0; i < 8; ++i)
-      input[40 + i] = static_cast<char>((sum >> (8 * i)) & 0xff);
-  }
-  std::string_view bytes = input;
+  std::string file = fuzz::fileWithChecksum(data, size, /*checksumOffset=*/40,
+                                            /*headerBytes=*/48);
+  std::string_view bytes = file;
   std::string error;
   auto entry = decodeCacheEntry(bytes, &error);
   if (!entry) {

@@ -18,7 +18,7 @@ if ! command -v clang++-22 >/dev/null; then
 fi
 scripts/sanitize.sh --build-only
 targets=${FUZZ_TARGETS:-"spec_parse cache_entry bundle opt_lower"}
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_odr_violation=0:detect_leaks=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_odr_violation=0:allow_user_poisoning=0:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 mkdir -p build-asan/fuzz-artifacts
 status=0

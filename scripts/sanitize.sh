@@ -28,7 +28,7 @@ echo "sanitize: build-asan ($cxx, fuzz targets $fuzz): $(( $(date +%s) - start )
 [ $build_only = 1 ] && exit 0
 # ODR: see cmake/Sanitizers.cmake. Leaks are checked (LeakSanitizer) in every
 # process, the tools run by lit included.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_odr_violation=0:detect_leaks=1:strict_string_checks=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_odr_violation=0:allow_user_poisoning=0:detect_leaks=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 start=$(date +%s)
 # The unit and lit suites. install-example builds a separate, uninstrumented

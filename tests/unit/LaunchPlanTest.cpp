@@ -462,9 +462,14 @@ TEST_CASE("Tensor map descriptors are checked field by field before the driver",
   bad([](TiledTensorMapDesc &d) { d.swizzle = CU_TENSOR_MAP_SWIZZLE_64B; },
       "boxDim[0] = 64 spans 128 bytes, more than the 64-byte swizzle");
   bad([](TiledTensorMapDesc &d) { d.elementStrides[1] = 9; }, "elementStrides[1] = 9");
-  bad([](TiledTensorMapDesc &d) { d.dataType = static_cast<CUtensorMapDataType>(99); },
-      "dataType = 99");
-  bad([](TiledTensorMapDesc &d) { d.swizzle = static_cast<CUtensorMapSwizzle>(42); },
+  // Values that are no enumerator are written as raw bytes: casting 99 to the
+  // enum would itself be undefined (it lies outside the enum's range).
+  auto setRaw = [](auto &field, int value) {
+    static_assert(sizeof(field) == sizeof(int));
+    std::memcpy(&field, &value, sizeof value);
+  };
+  bad([&](TiledTensorMapDesc &d) { setRaw(d.dataType, 99); }, "dataType = 99");
+  bad([&](TiledTensorMapDesc &d) { setRaw(d.swizzle, 42); },
       "swizzle = 42 is not a CUtensorMapSwizzle");
   bad(
       [](TiledTensorMapDesc &d) {
