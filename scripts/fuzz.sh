@@ -32,12 +32,12 @@ for t in $targets; do
   log=build-asan/fuzz-artifacts/$t.log
   if "$bin" "${limit[@]}" -timeout=60 -rss_limit_mb=4096 -print_final_stats=1 \
        -artifact_prefix=build-asan/fuzz-artifacts/$t- "$work" "fuzz/corpus/$t" >"$log" 2>&1; then
-    execs=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
+    execs=$(grep -a -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
     echo "fuzz: $t: ${execs:-?} executions, corpus $(ls "$work" | wc -l) files, no crash"
   else
     status=1
     echo "fuzz: $t FAILED; the report and input are in build-asan/fuzz-artifacts ($log):" >&2
-    grep -m20 -E 'ERROR|SUMMARY|runtime error|Test unit written|==[0-9]+==' "$log" >&2 || tail -20 "$log" >&2
+    grep -a -m20 -E 'ERROR|SUMMARY|runtime error|Test unit written|==[0-9]+==' "$log" >&2 || tail -20 "$log" >&2
   fi
 done
 exit $status
