@@ -11,6 +11,13 @@
 #   scripts/gpu-host-run.sh mha   (the layer against PyTorch's module on one state dict,
 #                                  then the layer and its GEMMs: attnjit-layer-bench, and
 #                                  PyTorch on the same shapes with scripts/peer-mha.py)
+#   scripts/gpu-host-run.sh sanitize [compute-sanitizer tool...]
+# sanitize: compute-sanitizer's memcheck, racecheck, synccheck and initcheck
+# (or the tools named) over [sanitize-sample] (flash, flash+lse, SDPA with a
+# mask and with dropout, merge; tests/gpu/SanitizerSampleTest.cpp) and the
+# [runtime] tests, minus by name the ones that provoke CUDA API errors on
+# purpose (invalid PTX, over-limit shared memory and threads) and the timing
+# test; any report fails the mode (--error-exitcode).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:-all}; shift || true
@@ -50,5 +57,25 @@ if [ "$what" = mha ]; then
       echo "--gemm-config $c"; attnjit-layer-bench gemm --gemm-config $c
     done; } 2>&1 | tee "$out/layer-bench.log" || rc=1
   python3 "$root/scripts/peer-mha.py" all 2>&1 | tee "$out/peer-mha.log" || rc=1
+fi
+if [ "$what" = sanitize ]; then
+  tools=("$@")
+  [ ${#tools[@]} -eq 0 ] && tools=(memcheck racecheck synccheck initcheck)
+  sample=('[sanitize-sample],[runtime]'
+          '~"invalid PTX reports the JIT error log"'
+          '~"shared memory beyond the opt-in limit is Unsupported"'
+          '~"threads beyond the function'"'"'s limit are Unsupported"'
+          '~"cache hits from many threads; hit cost"')
+  for tool in "${tools[@]}"; do
+    echo "== compute-sanitizer --tool $tool"
+    if compute-sanitizer --tool "$tool" --error-exitcode 86 --print-limit 20 \
+         attnjit-gpu-tests "${sample[@]}" >"$out/sanitize-$tool.log" 2>&1; then
+      grep -E "ERROR SUMMARY|RACECHECK SUMMARY|test cases" "$out/sanitize-$tool.log" | tail -3
+    else
+      rc=1
+      echo "compute-sanitizer $tool FAILED (log: $out/sanitize-$tool.log):"
+      grep -E "=========|FAILED|test cases" "$out/sanitize-$tool.log" | head -40
+    fi
+  done
 fi
 exit $rc

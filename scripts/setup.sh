@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pkgs=(cmake ninja-build g++ llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
-      libzstd-dev catch2 libspdlog-dev libfmt-dev nlohmann-json3-dev libdlpack-dev)
+      libzstd-dev catch2 libspdlog-dev libfmt-dev nlohmann-json3-dev libdlpack-dev
+      clang-22 libclang-rt-22-dev) # clang: the sanitizer and fuzz build (scripts/sanitize.sh)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,6 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Compiler/OptMain.h"
+#include "attnjit/Compiler/KernelModule.h"
+#include "attnjit/Compiler/PTXEmission.h"
 #include "attnjit/Compiler/Passes.h"
 #include "attnjit/Dialect/Attn/AttnDialect.h"
 #include "attnjit/Dialect/Attn/AttnOps.h"
@@ -96,7 +98,7 @@ struct CapturingContext {
   std::string diagnostics;
   ScopedDiagnosticHandler handler;
 
-  CapturingContext()
+  explicit CapturingContext(bool withKernelDialects = false)
       : ctx(MLIRContext::Threading::DISABLED),
         handler(&ctx, [this](Diagnostic &diag) {
           llvm::raw_string_ostream os(diagnostics);
@@ -107,6 +109,8 @@ struct CapturingContext {
         }) {
     DialectRegistry registry;
     registerAttnDialect(registry);
+    if (withKernelDialects)
+      registerKernelDialects(registry);
     ctx.appendDialectRegistry(registry);
     ctx.loadAllAvailableDialects();
   }
@@ -166,6 +170,56 @@ std::optional<AttentionSpec> parseSpecFromAttnText(const std::string &mlirText,
     return std::nullopt;
   }
   return *spec;
+}
+
+std::optional<std::string> lowerAttnText(const std::string &mlirText, std::string *error) {
+  CapturingContext c(/*withKernelDialects=*/true);
+  // parseSourceString verifies the parsed module.
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(mlirText, &c.ctx);
+  if (!module) {
+    c.reportTo(error, "failed to parse the module");
+    return std::nullopt;
+  }
+  PassManager toKernel(&c.ctx);
+  toKernel.addPass(createConvertAttnToKernel());
+  if (failed(toKernel.run(*module))) {
+    c.reportTo(error, "attnjit-convert-attn-to-kernel failed");
+    return std::nullopt;
+  }
+  PassManager toLLVM(&c.ctx);
+  buildLowerKernelToLLVMPipeline(toLLVM);
+  if (failed(toLLVM.run(*module))) {
+    c.reportTo(error, "attnjit-lower-kernel-to-llvm failed");
+    return std::nullopt;
+  }
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module->print(os);
+  return text;
+}
+
+std::optional<std::string> ptxFromLLVMDialectText(const std::string &mlirText,
+                                                  const std::string &arch, std::string *error) {
+  CapturingContext c(/*withKernelDialects=*/true);
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(mlirText, &c.ctx);
+  if (!module) {
+    c.reportTo(error, "failed to parse the module");
+    return std::nullopt;
+  }
+  SmallVector<gpu::GPUModuleOp> gpuModules;
+  module->walk([&](gpu::GPUModuleOp m) { gpuModules.push_back(m); });
+  if (gpuModules.size() != 1) {
+    if (error)
+      *error = "expected one gpu.module, found " + std::to_string(gpuModules.size());
+    return std::nullopt;
+  }
+  std::string ptx, emitError;
+  if (!emitPTX(gpuModules.front(), arch, ptx, emitError)) {
+    if (error)
+      *error = emitError;
+    return std::nullopt;
+  }
+  return ptx;
 }
 
 } // namespace attnjit

@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Compiler/PTXEmission.h"
+#include "attnjit/Compiler/LLVMFatalError.h"
 #include "attnjit/Core/AttentionSpec.h"
 #include "attnjit/Kernels/KernelBuilder.h"
 
@@ -17,6 +18,7 @@
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
@@ -26,13 +28,96 @@
 #include "llvm/TargetParser/Triple.h"
 
 #include <algorithm>
+#include <csetjmp>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <regex>
 #include <sstream>
+#include <unistd.h>
+
+// LeakSanitizer (the ASan build, cmake/Sanitizers.cmake): see below.
+#if defined(__SANITIZE_ADDRESS__)
+#define ATTNJIT_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ATTNJIT_LSAN 1
+#endif
+#endif
+#ifdef ATTNJIT_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
 
 namespace attnjit {
+
+//===----------------------------------------------------------------------===//
+// LLVM fatal errors
+//===----------------------------------------------------------------------===//
+//
+// LLVM reports some failures (the NVPTX backend's "Cannot select", an
+// unsupported PTX version) with report_fatal_error, which calls the installed
+// fatal-error handler and then ends the process. An embedded JIT must not end
+// its host, so the code that runs LLVM passes does so under a guard: the one
+// handler attnjit installs (LLVM has one per process) jumps back to the guard
+// of the calling thread, which returns the message as an error. This is the
+// pattern of LLVM's CrashRecoveryContext (setjmp/longjmp), without its
+// process-wide signal handlers, which would take SIGSEGV/SIGABRT from the
+// host. LLVM frames between the guard and the error are not unwound, so
+// everything they touched (context, module, target machine, pass manager) is
+// kept aside, never reused or destroyed (quarantine()). Outside a guard the
+// handler prints LLVM's message and returns, and LLVM ends the process as it
+// would without attnjit. A host that installs its own handler after attnjit's
+// replaces it (LLVM keeps one).
+
+namespace {
+
+struct FatalErrorGuard {
+  std::jmp_buf env;
+  std::string message;
+};
+thread_local FatalErrorGuard *currentGuard = nullptr;
+
+void onLLVMFatalError(void *, const char *reason, bool) {
+  if (FatalErrorGuard *g = currentGuard) {
+    currentGuard = nullptr;
+    g->message = reason ? reason : "(no message)";
+    std::longjmp(g->env, 1);
+  }
+  std::string line = std::string("LLVM ERROR: ") + (reason ? reason : "") + "\n";
+  ssize_t ignored = ::write(2, line.data(), line.size());
+  (void)ignored;
+}
+
+} // namespace
+
+bool runCatchingLLVMFatalErrors(const std::function<void()> &fn, std::string &message) {
+  static std::once_flag once;
+  std::call_once(once, [] { llvm::install_fatal_error_handler(onLLVMFatalError); });
+  FatalErrorGuard guard;
+  FatalErrorGuard *outer = currentGuard;
+  // A fatal error skips the destructors of LLVM's frames (its message string
+  // among them), so what they owned stays allocated: by design, not a leak
+  // to report. Under LeakSanitizer, allocations made in the guarded code are
+  // therefore not leak-checked (this thread only; ASan's other checks stay).
+#ifdef ATTNJIT_LSAN
+  __lsan_disable();
+#endif
+  if (setjmp(guard.env) != 0) {
+#ifdef ATTNJIT_LSAN
+    __lsan_enable();
+#endif
+    currentGuard = outer;
+    message = std::move(guard.message);
+    return false;
+  }
+  currentGuard = &guard;
+  fn();
+  currentGuard = outer;
+#ifdef ATTNJIT_LSAN
+  __lsan_enable();
+#endif
+  return true;
+}
 
 static void initNVPTX() {
   static std::once_flag once;
@@ -124,6 +209,11 @@ struct TargetModule {
   llvm::LLVMContext llvmCtx;
   std::unique_ptr<llvm::TargetMachine> tm;
   std::unique_ptr<llvm::Module> module;
+  // Declared in this order so that the pass manager (whose asm printer
+  // writes to `os`) goes first, then the stream, then its buffer.
+  llvm::SmallString<0> buffer;
+  llvm::raw_svector_ostream os{buffer};
+  llvm::legacy::PassManager codegen;
 
   bool init(mlir::gpu::GPUModuleOp gpuModule, const std::string &arch, std::string &error) {
     // An arch LLVM's NVPTX backend does not know ends the process in a fatal
@@ -138,37 +228,69 @@ struct TargetModule {
     module = translate(gpuModule, llvmCtx, *tm, error);
     return module != nullptr;
   }
+
+  /// Runs `fn` (LLVM passes over the module) under the fatal-error guard; on
+  /// a fatal error, `error` names the arch and LLVM's message, and `self` is
+  /// quarantined: its objects may be half-updated, so they are never touched
+  /// again, and stay reachable (no leak report) for the life of the process.
+  static bool guarded(std::unique_ptr<TargetModule> &self, const std::string &arch,
+                      const std::function<void()> &fn, std::string &error) {
+    std::string message;
+    if (runCatchingLLVMFatalErrors(fn, message))
+      return true;
+    error = "LLVM reported a fatal error while generating code for " + arch + ": " + message;
+    static std::mutex mutex;
+    static auto *quarantine = new std::vector<std::unique_ptr<TargetModule>>();
+    std::lock_guard<std::mutex> lock(mutex);
+    quarantine->push_back(std::move(self));
+    return false;
+  }
 };
 } // namespace
 
 bool emitLLVMIR(mlir::gpu::GPUModuleOp module, const std::string &arch, bool optimized,
                 std::string &out, std::string &error) {
-  TargetModule t;
-  if (!t.init(module, arch, error))
+  auto t = std::make_unique<TargetModule>();
+  if (!t->init(module, arch, error))
     return false;
-  if (optimized)
-    optimizeO3(*t.module, *t.tm);
-  llvm::raw_string_ostream os(out);
-  t.module->print(os, nullptr);
-  return true;
+  TargetModule *m = t.get();
+  return TargetModule::guarded(
+      t, arch,
+      [&] {
+        if (optimized)
+          optimizeO3(*m->module, *m->tm);
+        llvm::raw_string_ostream os(out);
+        m->module->print(os, nullptr);
+      },
+      error);
 }
 
 bool emitPTX(mlir::gpu::GPUModuleOp module, const std::string &arch, std::string &ptx,
              std::string &error) {
-  TargetModule t;
-  if (!t.init(module, arch, error))
+  auto t = std::make_unique<TargetModule>();
+  if (!t->init(module, arch, error))
     return false;
-  llvm::TargetMachine *tm = t.tm.get();
-  optimizeO3(*t.module, *tm);
-  llvm::SmallString<0> buffer;
-  llvm::raw_svector_ostream os(buffer);
-  llvm::legacy::PassManager codegen;
-  if (tm->addPassesToEmitFile(codegen, os, nullptr, llvm::CodeGenFileType::AssemblyFile)) {
+  TargetModule *m = t.get();
+  bool added = true;
+  bool ok = TargetModule::guarded(
+      t, arch,
+      [&] {
+        optimizeO3(*m->module, *m->tm);
+        if (m->tm->addPassesToEmitFile(m->codegen, m->os, nullptr,
+                                       llvm::CodeGenFileType::AssemblyFile)) {
+          added = false;
+          return;
+        }
+        m->codegen.run(*m->module);
+      },
+      error);
+  if (!ok)
+    return false;
+  if (!added) {
     error = "the NVPTX backend cannot emit assembly for " + arch;
     return false;
   }
-  codegen.run(*t.module);
-  ptx.assign(buffer.begin(), buffer.end());
+  ptx.assign(m->buffer.begin(), m->buffer.end());
   return true;
 }
 

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <unordered_set>
@@ -95,8 +96,8 @@ void writeBundle(const std::string &path, const std::vector<CompiledKernel> &ker
 
 std::shared_ptr<BundleProvider> BundleProvider::load(const std::string &path) {
   std::string bytes;
-  if (int err = readWholeFile(path, bytes))
-    throw Error(ErrorKind::Io, "bundle " + path + ": cannot read: " + std::strerror(err));
+  if (ReadOutcome read = readRegularFile(path, bytes, {kMaxBundleBytes}); !read)
+    throw Error(ErrorKind::Io, "bundle " + path + ": cannot read: " + read.message);
   return load(bytes.data(), bytes.size(), path);
 }
 
@@ -132,12 +133,19 @@ std::shared_ptr<BundleProvider> BundleProvider::load(const void *data, size_t si
   if (records.size() != count)
     throw fail("index lists " + std::to_string(records.size()) + " kernels, header says " +
                std::to_string(count));
+  if (records.empty())
+    throw fail("the bundle holds no kernels");
 
   const char *blob = bytes + kHeaderBytes + indexLen;
   std::shared_ptr<BundleProvider> p(new BundleProvider());
   p->source_ = sourceName; // a copy: `fail` still names the file for later kernels
   p->sizeBytes_ = size;
   p->kernels_.reserve(count);
+  struct CodeRange {
+    uint64_t offset, length;
+    size_t kernel;
+  };
+  std::vector<CodeRange> ranges;
   for (size_t i = 0; i < records.size(); ++i) {
     const nlohmann::json &r = records[i];
     auto offset = [&](const char *name, const char *sizeName, uint64_t &off, uint64_t &len) {
@@ -152,6 +160,11 @@ std::shared_ptr<BundleProvider> BundleProvider::load(const void *data, size_t si
     if (!offset("ptx_offset", "ptx_bytes", ptxOff, ptxLen) ||
         !offset("cubin_offset", "cubin_bytes", cubinOff, cubinLen))
       throw fail("kernel " + std::to_string(i) + ": bad or missing code offsets");
+    if (ptxLen == 0)
+      throw fail("kernel " + std::to_string(i) + ": empty PTX range");
+    ranges.push_back({ptxOff, ptxLen, i});
+    if (cubinLen > 0)
+      ranges.push_back({cubinOff, cubinLen, i});
     CompiledKernel k;
     std::string error;
     if (!kernelRecordFromJson(r, ptxLen, cubinLen, k, &error))
@@ -165,6 +178,14 @@ std::shared_ptr<BundleProvider> BundleProvider::load(const void *data, size_t si
     p->byShape_[shapeKey(k.spec)].push_back(p->kernels_.size());
     p->kernels_.push_back(std::make_shared<const CompiledKernel>(std::move(k)));
   }
+  // Every kernel's code is its own: ranges that overlap are a forged index.
+  std::sort(ranges.begin(), ranges.end(),
+            [](const CodeRange &a, const CodeRange &b) { return a.offset < b.offset; });
+  for (size_t i = 1; i < ranges.size(); ++i)
+    if (ranges[i].offset < ranges[i - 1].offset + ranges[i - 1].length)
+      throw fail("kernel " + std::to_string(ranges[i].kernel) + ": code range [" +
+                 std::to_string(ranges[i].offset) + ", +" + std::to_string(ranges[i].length) +
+                 ") overlaps one of kernel " + std::to_string(ranges[i - 1].kernel));
   logger().debug("bundle {}: {} kernels, {} bytes", p->source_, p->kernels_.size(), size);
   return p;
 }

@@ -89,6 +89,35 @@ std::vector<std::string> listDirectory(const std::string &dir) {
 
 std::string tempPrefix(std::string_view key) { return ".tmp-" + std::string(key) + "-"; }
 
+/// Reads a cache entry: a regular file inside the cache directory (a symbolic
+/// link, which could point anywhere, is refused) of at most kMaxCacheEntryBytes.
+ReadOutcome readEntryBytes(const std::string &path, std::string &bytes) {
+  ReadOutcome r = readRegularFile(path, bytes, {kMaxCacheEntryBytes, /*followSymlink=*/false});
+  if (!r && r.err != ENOENT && r.err != ENOTDIR)
+    r.message = "cannot read: " + r.message;
+  return r;
+}
+
+/// Empty when a stored kernel of spec `stored` serves `requested` (the same
+/// spec; config fields the request leaves at 0 are the compiler's choice),
+/// else what differs. The key hashes the requested spec, so a mismatch means
+/// an entry written for another spec under this key.
+std::string specMismatch(const AttentionSpec &stored, const AttentionSpec &requested) {
+  AttentionSpec normalized = stored;
+  const KernelConfig &want = requested.config;
+  KernelConfig &have = normalized.config;
+  for (auto [w, h] : {std::pair<int, int *>{want.blockM, &have.blockM},
+                      {want.blockN, &have.blockN},
+                      {want.numWarps, &have.numWarps},
+                      {want.stages, &have.stages}})
+    if (w == 0)
+      *h = 0;
+  if (normalized.canonical() == requested.canonical())
+    return {};
+  return "stored spec '" + stored.canonical() + "' is not the requested '" +
+         requested.canonical() + "'";
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -201,8 +230,8 @@ std::optional<CacheEntry> decodeCacheEntry(std::string_view bytes, std::string *
                 std::to_string(kCacheFormatVersion));
   uint64_t keyLen = getU32(bytes.data() + 12), metaLen = getU32(bytes.data() + 16);
   uint64_t ptxLen = getU64(bytes.data() + 24), cubinLen = getU64(bytes.data() + 32);
-  if (keyLen > kMaxKeyBytes || metaLen > kMaxMetadataBytes || ptxLen > (uint64_t(1) << 40) ||
-      cubinLen > (uint64_t(1) << 40))
+  if (keyLen > kMaxKeyBytes || metaLen > kMaxMetadataBytes || ptxLen > kMaxCacheEntryBytes ||
+      cubinLen > kMaxCacheEntryBytes)
     return fail("corrupt header: implausible section lengths");
   uint64_t expected = kHeaderBytes + keyLen + metaLen + ptxLen + cubinLen;
   if (bytes.size() != expected)
@@ -275,14 +304,15 @@ DiskCacheStats DiskCache::stats() const {
 }
 
 DiskCache::ReadStatus DiskCache::readEntryFile(const std::string &path, const std::string &key,
+                                               const AttentionSpec &spec,
                                                std::shared_ptr<const CompiledKernel> &out,
                                                std::string &error) const {
   std::string bytes;
-  int err = readWholeFile(path, bytes);
-  if (err == ENOENT || err == ENOTDIR)
+  ReadOutcome read = readEntryBytes(path, bytes);
+  if (read.err == ENOENT || read.err == ENOTDIR)
     return ReadStatus::Missing;
-  if (err != 0) {
-    error = std::string("cannot read: ") + std::strerror(err);
+  if (!read) {
+    error = read.message;
     return ReadStatus::Corrupt;
   }
   auto entry = decodeCacheEntry(bytes, &error);
@@ -300,6 +330,10 @@ DiskCache::ReadStatus DiskCache::readEntryFile(const std::string &path, const st
   if (entry->kernel.abiVersion != kFlashAbiVersion) {
     error = "kernel ABI version " + std::to_string(entry->kernel.abiVersion) + ", expected " +
             std::to_string(kFlashAbiVersion);
+    return ReadStatus::Corrupt;
+  }
+  if (std::string why = specMismatch(entry->kernel.spec, spec); !why.empty()) {
+    error = why;
     return ReadStatus::Corrupt;
   }
   out = std::make_shared<const CompiledKernel>(std::move(entry->kernel));
@@ -388,7 +422,7 @@ std::shared_ptr<const CompiledKernel> DiskCache::getKernel(const AttentionSpec &
   // Lock-free first look: the common case is a complete entry (renamed into
   // place whole), so readers never wait on a compile of another key.
   ReadStatus status =
-      forceCompile ? ReadStatus::Missing : readEntryFile(path, key, kernel, error);
+      forceCompile ? ReadStatus::Missing : readEntryFile(path, key, spec, kernel, error);
   if (status == ReadStatus::Hit) {
     hits_.fetch_add(1);
     return kernel;
@@ -418,7 +452,7 @@ std::shared_ptr<const CompiledKernel> DiskCache::getKernel(const AttentionSpec &
 
   // Another process may have written the entry while we waited for the lock.
   error.clear();
-  status = forceCompile ? ReadStatus::Missing : readEntryFile(path, key, kernel, error);
+  status = forceCompile ? ReadStatus::Missing : readEntryFile(path, key, spec, kernel, error);
   if (status == ReadStatus::Hit) {
     hits_.fetch_add(1);
     return kernel;
@@ -452,7 +486,7 @@ bool DiskCache::addCubin(const AttentionSpec &spec, const std::vector<uint8_t> &
   if (!lock)
     return false;
   std::shared_ptr<const CompiledKernel> kernel;
-  if (readEntryFile(entryPath(key), key, kernel, error) != ReadStatus::Hit ||
+  if (readEntryFile(entryPath(key), key, spec, kernel, error) != ReadStatus::Hit ||
       !kernel->cubin.empty())
     return false;
   CompiledKernel updated = *kernel;
@@ -480,14 +514,13 @@ std::vector<CacheEntryInfo> DiskCache::listEntries(const std::string &dir) {
     info.key = name.substr(0, name.size() - kCacheEntrySuffix.size());
     info.path = joinPath(dir, name);
     struct stat st;
-    if (::stat(info.path.c_str(), &st) == 0) {
+    if (::lstat(info.path.c_str(), &st) == 0) {
       info.sizeBytes = static_cast<uint64_t>(st.st_size);
       info.ageSeconds = std::max<int64_t>(0, static_cast<int64_t>(now - st.st_mtime));
     }
     std::string bytes;
-    int err = readWholeFile(info.path, bytes);
-    if (err != 0) {
-      info.error = std::string("cannot read: ") + std::strerror(err);
+    if (ReadOutcome read = readEntryBytes(info.path, bytes); !read) {
+      info.error = read.message;
       out.push_back(std::move(info));
       continue;
     }
@@ -533,8 +566,8 @@ std::optional<CacheEntry> DiskCache::readEntry(const std::string &dir,
                 std::to_string(matches.size()) + " entries");
   std::string path = joinPath(dir, matches[0]);
   std::string bytes;
-  if (int err = readWholeFile(path, bytes))
-    return fail("cannot read " + path + ": " + std::strerror(err));
+  if (ReadOutcome read = readEntryBytes(path, bytes); !read)
+    return fail(path + ": " + read.message);
   std::string decodeError;
   auto entry = decodeCacheEntry(bytes, &decodeError);
   if (!entry)

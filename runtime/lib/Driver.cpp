@@ -12,6 +12,8 @@
 #include <dlfcn.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <type_traits>
 #include <utility>
 
 namespace attnjit {
@@ -237,22 +239,30 @@ void checkTiledTensorMap(const TiledTensorMapDesc &d, std::string_view what) {
     return Error(ErrorKind::InvalidArgument,
                  fmt::format("tensor map '{}': {} {}", what, field, rule));
   };
-  int bits = tensorMapElementBits(d.dataType);
+  // The enum fields are read as their raw integers first: a value that is no
+  // enumerator may lie outside the enum's range, where reading the field as
+  // the enum is undefined behaviour (UBSan's -fsanitize=enum reports it).
+  auto raw = [](const auto &field) {
+    std::underlying_type_t<std::decay_t<decltype(field)>> v;
+    std::memcpy(&v, &field, sizeof v);
+    return static_cast<int64_t>(v);
+  };
+  auto inRange = [](int64_t v, int64_t last) { return v >= 0 && v <= last; };
+  int64_t dataType = raw(d.dataType);
+  int bits = inRange(dataType, CU_TENSOR_MAP_DATA_TYPE_16U6_ALIGN16B)
+                 ? tensorMapElementBits(static_cast<CUtensorMapDataType>(dataType))
+                 : 0;
   if (bits == 0)
-    throw bad(fmt::format("dataType = {}", static_cast<int>(d.dataType)),
-              "is not a CUtensorMapDataType");
-  if (static_cast<unsigned>(d.interleave) > static_cast<unsigned>(CU_TENSOR_MAP_INTERLEAVE_32B))
-    throw bad(fmt::format("interleave = {}", static_cast<int>(d.interleave)),
-              "is not a CUtensorMapInterleave");
-  if (static_cast<unsigned>(d.swizzle) > static_cast<unsigned>(CU_TENSOR_MAP_SWIZZLE_128B_ATOM_64B))
-    throw bad(fmt::format("swizzle = {}", static_cast<int>(d.swizzle)),
-              "is not a CUtensorMapSwizzle");
-  if (static_cast<unsigned>(d.l2Promotion) > static_cast<unsigned>(CU_TENSOR_MAP_L2_PROMOTION_L2_256B))
-    throw bad(fmt::format("l2Promotion = {}", static_cast<int>(d.l2Promotion)),
+    throw bad(fmt::format("dataType = {}", dataType), "is not a CUtensorMapDataType");
+  if (!inRange(raw(d.interleave), CU_TENSOR_MAP_INTERLEAVE_32B))
+    throw bad(fmt::format("interleave = {}", raw(d.interleave)), "is not a CUtensorMapInterleave");
+  if (!inRange(raw(d.swizzle), CU_TENSOR_MAP_SWIZZLE_128B_ATOM_64B))
+    throw bad(fmt::format("swizzle = {}", raw(d.swizzle)), "is not a CUtensorMapSwizzle");
+  if (!inRange(raw(d.l2Promotion), CU_TENSOR_MAP_L2_PROMOTION_L2_256B))
+    throw bad(fmt::format("l2Promotion = {}", raw(d.l2Promotion)),
               "is not a CUtensorMapL2promotion");
-  if (static_cast<unsigned>(d.oobFill) > static_cast<unsigned>(CU_TENSOR_MAP_FLOAT_OOB_FILL_NAN_REQUEST_ZERO_FMA))
-    throw bad(fmt::format("oobFill = {}", static_cast<int>(d.oobFill)),
-              "is not a CUtensorMapFloatOOBfill");
+  if (!inRange(raw(d.oobFill), CU_TENSOR_MAP_FLOAT_OOB_FILL_NAN_REQUEST_ZERO_FMA))
+    throw bad(fmt::format("oobFill = {}", raw(d.oobFill)), "is not a CUtensorMapFloatOOBfill");
   bool interleaved = d.interleave != CU_TENSOR_MAP_INTERLEAVE_NONE;
   if (d.rank < 1 || d.rank > 5)
     throw bad(fmt::format("rank = {}", d.rank), "must be 1..5");

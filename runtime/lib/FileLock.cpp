@@ -17,7 +17,10 @@ std::optional<FileLock> FileLock::lockImpl(const std::string &path, bool wait,
                                            std::string *error) {
   int fd;
   do {
-    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    // O_NOFOLLOW: a symbolic link planted at the lock's path must not make
+    // us create or open a file elsewhere; O_NONBLOCK: a FIFO there must not
+    // block the open (flock still waits: LOCK_NB decides that).
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0666);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) {
     if (error)

@@ -25,22 +25,63 @@ std::string joinPath(const std::string &dir, std::string_view name) {
   return p;
 }
 
-int readWholeFile(const std::string &path, std::string &out) {
+namespace {
+
+const char *fileKind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "not a regular file";
+}
+
+ReadOutcome refuse(int err, std::string message) { return ReadOutcome{err, std::move(message)}; }
+
+/// Refuses anything but a regular file of at most maxBytes.
+ReadOutcome checkStat(const struct stat &st, const ReadLimits &limits) {
+  if (S_ISLNK(st.st_mode))
+    return refuse(ELOOP, "is a symbolic link; only regular files are read here");
+  if (!S_ISREG(st.st_mode))
+    return refuse(S_ISDIR(st.st_mode) ? EISDIR : EINVAL,
+                  std::string("is ") + fileKind(st.st_mode) + ", not a regular file");
+  if (static_cast<uint64_t>(st.st_size) > limits.maxBytes)
+    return refuse(EFBIG, std::to_string(st.st_size) + " bytes, beyond the limit of " +
+                             std::to_string(limits.maxBytes));
+  return {};
+}
+
+ReadOutcome fromErrno(int err) { return refuse(err, std::strerror(err)); }
+
+} // namespace
+
+ReadOutcome readRegularFile(const std::string &path, std::string &out, ReadLimits limits) {
+  out.clear();
+  // Look before opening: opening a FIFO or a device can block or act.
+  struct stat st;
+  if ((limits.followSymlink ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st)) != 0)
+    return fromErrno(errno);
+  if (ReadOutcome r = checkStat(st, limits); !r)
+    return r;
+  int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+  if (!limits.followSymlink)
+    flags |= O_NOFOLLOW;
   int fd;
   do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    fd = ::open(path.c_str(), flags);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0)
-    return errno;
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
+    return fromErrno(errno);
+  // The path may have been replaced between the stat and the open.
+  ReadOutcome r;
+  if (::fstat(fd, &st) != 0)
+    r = fromErrno(errno);
+  else
+    r = checkStat(st, limits);
+  if (!r) {
     ::close(fd);
-    return err;
-  }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    return EISDIR;
+    return r;
   }
   out.resize(static_cast<size_t>(st.st_size));
   size_t done = 0;
@@ -51,7 +92,8 @@ int readWholeFile(const std::string &path, std::string &out) {
     if (n < 0) {
       int err = errno;
       ::close(fd);
-      return err;
+      out.clear();
+      return fromErrno(err);
     }
     if (n == 0)
       break; // shrank under us; the readers' size checks report it
@@ -59,7 +101,7 @@ int readWholeFile(const std::string &path, std::string &out) {
   }
   out.resize(done);
   ::close(fd);
-  return 0;
+  return {};
 }
 
 bool writeFileAtomically(const std::string &path, const std::string &tmpPath, const char *data,
@@ -257,6 +299,10 @@ bool kernelRecordFromJson(const nlohmann::json &j, size_t ptxBytes, size_t cubin
     return fail("metadata: unparseable spec '" + specText + "': " + specError);
   if (spec->arch != arch)
     return fail("metadata: arch '" + arch + "' differs from the spec's '" + spec->arch + "'");
+  // The checksum proves the bytes are whole, not that the writer was honest
+  // or that this runtime can use them: every field is range-checked.
+  if (std::string why = spec->validate(); !why.empty())
+    return fail("metadata: spec '" + specText + "': " + why);
   out.spec = *spec;
   auto planIt = j.find("plan");
   if (planIt == j.end())
@@ -272,6 +318,20 @@ bool kernelRecordFromJson(const nlohmann::json &j, size_t ptxBytes, size_t cubin
     return fail("metadata: code sizes (ptx " + std::to_string(ptxLen) + ", cubin " +
                 std::to_string(cubinLen) + ") differ from the stored ones (ptx " +
                 std::to_string(ptxBytes) + ", cubin " + std::to_string(cubinBytes) + ")");
+  if (int want = abiVersion(out.spec.variant);
+      want != 0 ? abi != want : (abi < 0 || abi > INT32_MAX))
+    return fail("metadata: abi_version " + std::to_string(abi) + ", this runtime's " +
+                std::string(toString(out.spec.variant)) + " ABI is " + std::to_string(want));
+  if (ptxLen == 0 && cubinLen == 0)
+    return fail("metadata: the kernel has neither PTX nor a cubin");
+  int maxShared = archMaxSharedBytes(out.spec.arch);
+  for (size_t i = 0; i < out.plan.kernels.size(); ++i) {
+    const KernelLaunchInfo &k = out.plan.kernels[i];
+    if (k.sharedMemBytes > maxShared)
+      return fail("metadata: plan kernel " + std::to_string(i) + ": " +
+                  std::to_string(k.sharedMemBytes) + " bytes of shared memory, beyond " +
+                  out.spec.arch + "'s " + std::to_string(maxShared));
+  }
   out.abiVersion = static_cast<int>(abi);
   auto ms = j.find("compile_ms");
   out.compileMs = (ms != j.end() && ms->is_number()) ? ms->get<double>() : 0.0;

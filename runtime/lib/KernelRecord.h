@@ -23,8 +23,23 @@ namespace attnjit::detail {
 
 /// `dir` + "/" + `name` (no doubled slash).
 std::string joinPath(const std::string &dir, std::string_view name);
-/// Reads a whole file. Returns 0 on success, else errno (ENOENT: missing).
-int readWholeFile(const std::string &path, std::string &out);
+/// How readRegularFile treats a path.
+struct ReadLimits {
+  uint64_t maxBytes;          ///< larger files are refused before any byte is read
+  bool followSymlink = true;  ///< false: a symbolic link is refused (ELOOP)
+};
+/// Outcome of readRegularFile: errno 0 on success; else the errno (ENOENT or
+/// ENOTDIR: missing; ELOOP: a refused symbolic link; EINVAL: not a regular
+/// file; EFBIG: beyond maxBytes) and a message saying which.
+struct ReadOutcome {
+  int err = 0;
+  std::string message;
+  explicit operator bool() const { return err == 0; }
+};
+/// Reads a whole regular file. A FIFO, socket, device or directory is refused
+/// after a stat and an O_NONBLOCK open, so nothing blocks on it; the size is
+/// checked before reading, so a huge or sparse file costs no memory.
+ReadOutcome readRegularFile(const std::string &path, std::string &out, ReadLimits limits);
 /// Writes `size` bytes to `tmpPath` (created exclusively, mode 0644), fsyncs
 /// it, renames it to `path` and fsyncs the directory. On failure removes
 /// `tmpPath`, sets *error (call, path, strerror) and returns false.

@@ -169,19 +169,21 @@ std::string LaunchPlan::validate() const {
     std::string which = fmt::format("plan kernel {} ('{}')", i, k.entryName);
     if (k.entryName.empty())
       return fmt::format("plan kernel {}: its entry name is empty", i);
-    if (k.threadsPerBlock <= 0)
-      return fmt::format("{}: threadsPerBlock must be > 0, got {}", which, k.threadsPerBlock);
+    if (k.threadsPerBlock <= 0 || k.threadsPerBlock > kMaxThreadsPerBlock)
+      return fmt::format("{}: threadsPerBlock must be in 1..{}, got {}", which,
+                         kMaxThreadsPerBlock, k.threadsPerBlock);
     if (k.sharedMemBytes < 0)
       return fmt::format("{}: sharedMemBytes must be >= 0, got {}", which, k.sharedMemBytes);
     switch (k.grid) {
     case GridPolicy::TileGrid:
-      if (k.blockRows <= 0)
-        return fmt::format("{}: a tile grid needs blockRows > 0, got {}", which, k.blockRows);
+      if (k.blockRows <= 0 || k.blockRows > kMaxConfigValue)
+        return fmt::format("{}: a tile grid needs blockRows in 1..{}, got {}", which,
+                           kMaxConfigValue, k.blockRows);
       break;
     case GridPolicy::Persistent:
-      if (k.ctasPerSm <= 0)
-        return fmt::format("{}: a persistent grid needs ctasPerSm > 0, got {}", which,
-                           k.ctasPerSm);
+      if (k.ctasPerSm <= 0 || k.ctasPerSm > kMaxCtasPerSm)
+        return fmt::format("{}: a persistent grid needs ctasPerSm in 1..{}, got {}", which,
+                           kMaxCtasPerSm, k.ctasPerSm);
       break;
     default:
       return fmt::format("{}: unknown grid policy {}", which, static_cast<int>(k.grid));

@@ -287,7 +287,7 @@ TEST_CASE("Stored plans are checked when read", "[plan][cache]") {
   corrupt([](nlohmann::json &p) { p["kernels"][1]["grid"] = "spiral"; }, "field 'grid'");
   corrupt([](nlohmann::json &p) { p["kernels"][0]["params"][1] = "f16"; }, "params[1]");
   corrupt([](nlohmann::json &p) { p["kernels"][0]["cluster"] = {4, 4, 1}; }, "at most 8 CTAs");
-  corrupt([](nlohmann::json &p) { p["kernels"][1]["block_rows"] = 0; }, "blockRows > 0");
+  corrupt([](nlohmann::json &p) { p["kernels"][1]["block_rows"] = 0; }, "blockRows in 1..1024");
   corrupt([](nlohmann::json &p) { p["kernels"] = nlohmann::json::array(); }, "no kernels");
   corrupt([](nlohmann::json &p) { p.erase("workspace"); }, "'workspace'");
 }
@@ -344,7 +344,7 @@ TEST_CASE("Plan validation names the kernel and the field", "[plan]") {
   CHECK(LaunchPlan{}.validate() == "the launch plan has no kernels");
   LaunchPlan p = richPlan();
   p.kernels[1].threadsPerBlock = 0;
-  CHECK(p.validate() == "plan kernel 1 ('k_attend'): threadsPerBlock must be > 0, got 0");
+  CHECK(p.validate() == "plan kernel 1 ('k_attend'): threadsPerBlock must be in 1..1024, got 0");
   p = richPlan();
   p.kernels[0].ctasPerSm = 0;
   CHECK(p.validate().find("plan kernel 0 ('k_quantize'): a persistent grid needs ctasPerSm") !=
@@ -462,9 +462,14 @@ TEST_CASE("Tensor map descriptors are checked field by field before the driver",
   bad([](TiledTensorMapDesc &d) { d.swizzle = CU_TENSOR_MAP_SWIZZLE_64B; },
       "boxDim[0] = 64 spans 128 bytes, more than the 64-byte swizzle");
   bad([](TiledTensorMapDesc &d) { d.elementStrides[1] = 9; }, "elementStrides[1] = 9");
-  bad([](TiledTensorMapDesc &d) { d.dataType = static_cast<CUtensorMapDataType>(99); },
-      "dataType = 99");
-  bad([](TiledTensorMapDesc &d) { d.swizzle = static_cast<CUtensorMapSwizzle>(42); },
+  // Values that are no enumerator are written as raw bytes: casting 99 to the
+  // enum would itself be undefined (it lies outside the enum's range).
+  auto setRaw = [](auto &field, int value) {
+    static_assert(sizeof(field) == sizeof(int));
+    std::memcpy(&field, &value, sizeof value);
+  };
+  bad([&](TiledTensorMapDesc &d) { setRaw(d.dataType, 99); }, "dataType = 99");
+  bad([&](TiledTensorMapDesc &d) { setRaw(d.swizzle, 42); },
       "swizzle = 42 is not a CUtensorMapSwizzle");
   bad(
       [](TiledTensorMapDesc &d) {

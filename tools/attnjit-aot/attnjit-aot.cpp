@@ -379,7 +379,9 @@ int main(int argc, char **argv) {
   std::shared_ptr<KernelProvider> provider = makeJitProvider(opts);
   if (useCache)
     provider = std::make_shared<DiskCache>(provider, compilerBuildId());
-  jobs = std::min<unsigned>(jobs, static_cast<unsigned>(specs.size()));
+  // At most 256: far more threads than cores (-j 100000) could fail to start,
+  // which would end the process.
+  jobs = std::min<unsigned>({jobs, static_cast<unsigned>(specs.size()), 256u});
   std::vector<CompiledKernel> kernels(specs.size());
   std::vector<std::string> errors(specs.size());
   std::vector<double> times(specs.size(), 0.0);

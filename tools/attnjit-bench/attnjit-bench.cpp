@@ -42,6 +42,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <random>
@@ -193,12 +194,31 @@ int main(int argc, char **argv) {
       }
       return argv[++i];
     };
+    // An integer flag value; anything else is a usage error (std::stoi would
+    // end the process with an uncaught exception).
+    auto intArg = [&](int lo, int hi) {
+      std::string v = next();
+      char *end = nullptr;
+      long x = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || x < lo || x > hi) {
+        std::fprintf(stderr, "attnjit-bench: %s expects an integer in %d..%d, got '%s'\n",
+                     a.c_str(), lo, hi, v.c_str());
+        std::exit(2);
+      }
+      return static_cast<int>(x);
+    };
     if (a == "--shape") {
       Shape s{};
       int c = 0;
       long long b, h, sq, d;
       if (std::sscanf(next().c_str(), "%lld,%lld,%lld,%lld,%d", &b, &h, &sq, &d, &c) != 5) {
         std::fprintf(stderr, "attnjit-bench: --shape expects B,H,S,D,causal\n");
+        return 2;
+      }
+      if (b < 1 || h < 1 || sq < 1 || d < 1 || b > 65535 || h > 65535 || sq > (1 << 24) ||
+          d > 1024) {
+        std::fprintf(stderr, "attnjit-bench: --shape: B and H must be in 1..65535, S in "
+                             "1..16777216 and D in 1..1024\n");
         return 2;
       }
       s = {b, h, sq, d, c != 0};
@@ -214,14 +234,14 @@ int main(int argc, char **argv) {
         return 2;
       }
       dtype = *t;
-    } else if (a == "--iters") iters = std::stoi(next());
-    else if (a == "--warmup") warmup = std::stoi(next());
+    } else if (a == "--iters") iters = intArg(1, 100000);
+    else if (a == "--warmup") warmup = intArg(0, 100000);
     else if (a == "--no-check") check = false;
     else if (a == "--json") jsonPath = next();
-    else if (a == "--block-m") config.blockM = std::stoi(next());
-    else if (a == "--block-n") config.blockN = std::stoi(next());
-    else if (a == "--warps") config.numWarps = std::stoi(next());
-    else if (a == "--stages") config.stages = std::stoi(next());
+    else if (a == "--block-m") config.blockM = intArg(0, kMaxConfigValue);
+    else if (a == "--block-n") config.blockN = intArg(0, kMaxConfigValue);
+    else if (a == "--warps") config.numWarps = intArg(0, kMaxConfigValue);
+    else if (a == "--stages") config.stages = intArg(0, kMaxConfigValue);
     else if (a == "--backend") backend = next();
     else if (a == "--mask") maskName = next();
     else if (a == "--overhead") overheadCalls = std::stoi(next());

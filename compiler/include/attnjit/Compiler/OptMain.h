@@ -32,6 +32,23 @@ std::string printAttnModule(const AttentionSpec &spec, std::string *error = null
 std::optional<AttentionSpec> parseSpecFromAttnText(const std::string &mlirText,
                                                    std::string *error = nullptr);
 
+/// attnjit-opt's `.mlir` path in one call, for fuzzing and tools: parses and
+/// verifies `mlirText`, runs attnjit-convert-attn-to-kernel, then the kernel ->
+/// LLVM pipeline, and returns the lowered module's text. On failure returns
+/// nullopt and, when `error` is non-null, stores the diagnostics (or which
+/// stage failed) there. Never throws for bad input; every context it makes is
+/// its own.
+std::optional<std::string> lowerAttnText(const std::string &mlirText,
+                                         std::string *error = nullptr);
+
+/// The back half of the pipeline on text: parses `mlirText`, a module holding
+/// one lowered gpu.module (LLVM and NVVM dialects), and emits PTX for `arch`
+/// (emitPTX: O3, the NVPTX backend). On failure returns nullopt and stores the
+/// diagnostics or the emission error there, an LLVM fatal error included.
+std::optional<std::string> ptxFromLLVMDialectText(const std::string &mlirText,
+                                                  const std::string &arch,
+                                                  std::string *error = nullptr);
+
 } // namespace attnjit
 
 #endif // ATTNJIT_COMPILER_OPTMAIN_H

@@ -37,6 +37,11 @@ namespace attnjit {
 /// with an Error naming both versions. 2: records hold a launch plan ("plan").
 inline constexpr uint32_t kBundleFormatVersion = 2;
 
+/// The largest bundle file load() reads; a larger file is refused before any
+/// byte of it is read (a bundle of every flash and SDPA spec for three archs
+/// is well under 100 MB).
+inline constexpr uint64_t kMaxBundleBytes = uint64_t(1) << 30;
+
 /// The bytes of a bundle holding `kernels`, in order. Throws Error
 /// (InvalidArgument) when two kernels have the same spec (arch included).
 std::vector<uint8_t> serializeBundle(const std::vector<CompiledKernel> &kernels);
@@ -48,8 +53,10 @@ void writeBundle(const std::string &path, const std::vector<CompiledKernel> &ker
 class BundleProvider : public KernelProvider {
 public:
   /// Reads and checks the bundle at `path`. Throws Error (Io) when it cannot be
-  /// read, or is truncated, of another version, fails its checksum or does not
-  /// parse; the message names the file and the fault.
+  /// read (not a regular file, larger than kMaxBundleBytes), or is truncated,
+  /// of another version, fails its checksum, does not parse, or holds no
+  /// kernel, a record with an out-of-range field (KernelRecord.h) or code
+  /// ranges that are empty or overlap; the message names the file and the fault.
   static std::shared_ptr<BundleProvider> load(const std::string &path);
   /// Same for bundle bytes in memory (e.g. embedded by attnjit-aot --emit-cpp);
   /// the bytes are copied. `sourceName` is used in messages.

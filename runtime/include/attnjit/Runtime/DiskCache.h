@@ -21,8 +21,10 @@
 //   48+K+M     P  PTX
 // 48+K+M+P     C  cubin
 //
-// Anything else (other magic or version, wrong size, checksum, unparseable
-// metadata, a stored key that is not the requested one) is a miss: logged once
+// Anything else (other magic or version, wrong size, checksum, unparseable or
+// out-of-range metadata, a stored key or spec that is not the requested one;
+// a path that is not a regular file: a symbolic link, FIFO, device or
+// directory; a file beyond kMaxCacheEntryBytes) is a miss: logged once
 // at warn, recompiled and rewritten. Writers go through a temporary file in the
 // same directory that is fsynced and renamed, then the directory is fsynced;
 // readers therefore see a whole entry or none. Compiles of one key are
@@ -57,6 +59,9 @@ namespace attnjit {
 /// (logged, recompiled and rewritten in this version). 2: the metadata holds a
 /// launch plan ("plan") instead of one kernel's entry/threads/shared memory.
 inline constexpr uint32_t kCacheFormatVersion = 2;
+/// The largest cache entry read; a larger file is a miss, refused before any
+/// byte of it is read (real entries hold one module: well under 10 MB).
+inline constexpr uint64_t kMaxCacheEntryBytes = uint64_t(256) << 20;
 /// File name suffix of cache entries.
 inline constexpr std::string_view kCacheEntrySuffix = ".attnk";
 
@@ -195,7 +200,8 @@ public:
 private:
   enum class ReadStatus { Hit, Missing, Corrupt };
   ReadStatus readEntryFile(const std::string &path, const std::string &key,
-                           std::shared_ptr<const CompiledKernel> &out, std::string &error) const;
+                           const AttentionSpec &spec, std::shared_ptr<const CompiledKernel> &out,
+                           std::string &error) const;
   bool writeEntryFile(const std::string &key, const CompiledKernel &kernel, std::string &error);
   bool ensureDirectory(std::string &error);
   void removeStaleTempFiles(const std::string &key);

@@ -128,6 +128,12 @@ struct ClusterShape {
 /// opt-in on H100. attnjit asks for no opt-in, so plans stay within 8.
 inline constexpr int64_t kMaxPortableClusterSize = 8;
 
+/// The most threads a CTA may have (every arch attnjit targets), and the most
+/// CTAs of one kernel an SM holds at once (sm_80 and newer). Plans are checked
+/// against them.
+inline constexpr int kMaxThreadsPerBlock = 1024;
+inline constexpr int kMaxCtasPerSm = 32;
+
 /// The run-time shape a plan's grids are computed from.
 struct LaunchDims {
   int64_t rows = 0; ///< rows tiled along x by TileGrid kernels (query rows)

@@ -1,0 +1,4 @@
+func.func @dtype_mismatch_k(%q: memref<?x?x?x128xbf16>, %k: memref<?x?x?x128xf16>, %v: memref<?x?x?x128xbf16>, %o: memref<?x?x?x128xbf16>) {
+  attn.flash ins(%q, %k, %v : memref<?x?x?x128xbf16>, memref<?x?x?x128xf16>, memref<?x?x?x128xbf16>) outs(%o : memref<?x?x?x128xbf16>) {layout = #attn.layout<bshd>}
+  return
+}

@@ -1,0 +1,4 @@
+func.func @num_kv_heads_negative(%q: memref<?x?x?x128xbf16>, %k: memref<?x?x?x128xbf16>, %v: memref<?x?x?x128xbf16>, %o: memref<?x?x?x128xbf16>) {
+  attn.flash ins(%q, %k, %v : memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>) outs(%o : memref<?x?x?x128xbf16>) {layout = #attn.layout<bshd>, num_heads = 4 : i64, num_kv_heads = -2 : i64}
+  return
+}

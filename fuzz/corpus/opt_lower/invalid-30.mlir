@@ -1,0 +1,4 @@
+func.func @lse_layout(%q: memref<?x?x?x128xbf16>, %k: memref<?x?x?x128xbf16>, %v: memref<?x?x?x128xbf16>, %o: memref<?x?x?x128xbf16>, %lse: memref<?x?x?xf32, strided<[?, ?, 1]>>) {
+  attn.flash ins(%q, %k, %v : memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>) outs(%o : memref<?x?x?x128xbf16>) lse(%lse : memref<?x?x?xf32, strided<[?, ?, 1]>>) {layout = #attn.layout<bshd>}
+  return
+}

@@ -1,0 +1,4 @@
+func.func @mask_unit_stride(%q: memref<?x?x?x64xf16>, %k: memref<?x?x?x64xf16>, %v: memref<?x?x?x64xf16>, %o: memref<?x?x?x64xf16>, %m: memref<?x?xi1, strided<[?, 4]>>) {
+  attn.sdpa ins(%q, %k, %v : memref<?x?x?x64xf16>, memref<?x?x?x64xf16>, memref<?x?x?x64xf16>) mask(%m : memref<?x?xi1, strided<[?, 4]>>) outs(%o : memref<?x?x?x64xf16>) {layout = #attn.layout<bshd>}
+  return
+}

@@ -1,0 +1,7 @@
+func.func @config_stages_negative(%q: memref<?x?x?x128xbf16>) {
+  attn.flash ins(%q, %q, %q : memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>)
+             outs(%q : memref<?x?x?x128xbf16>)
+             {layout = #attn.layout<bshd>,
+              config = #attn.config<block_m = 128, block_n = 64, warps = 8, stages = -1>}
+  return
+}

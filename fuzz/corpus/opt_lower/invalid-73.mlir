@@ -1,0 +1,2 @@
+module attributes {attn.target = "sm_100f"} {
+}

@@ -1,0 +1,2 @@
+module attributes {attn.arch = "sm_90a"} {
+}
