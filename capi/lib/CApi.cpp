@@ -227,6 +227,7 @@ const char *attnjit_status_name(attnjit_status status) {
   case ATTNJIT_ERROR_NOT_FOUND: return "ATTNJIT_ERROR_NOT_FOUND";
   case ATTNJIT_ERROR_IO: return "ATTNJIT_ERROR_IO";
   case ATTNJIT_ERROR_INTERNAL: return "ATTNJIT_ERROR_INTERNAL";
+  case ATTNJIT_STATUS_MAX_ENUM: break; // not a status
   }
   return "unknown status";
 }

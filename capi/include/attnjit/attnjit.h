@@ -68,6 +68,9 @@ typedef enum attnjit_status {
   ATTNJIT_ERROR_NOT_FOUND = 6,        /**< no bundle, cache or JIT has the kernel */
   ATTNJIT_ERROR_IO = 7,               /**< file system (bundles, cache) */
   ATTNJIT_ERROR_INTERNAL = 8,         /**< an unexpected failure (e.g. out of host memory) */
+  /** Not a status: makes every int up to INT32_MAX a value of the type, so a
+   * code from a newer library (or garbage) read here is defined behaviour. */
+  ATTNJIT_STATUS_MAX_ENUM = 0x7FFFFFFF
 } attnjit_status;
 
 /** ATTNJIT_C_API_VERSION of the library (not of the header you compiled). */
@@ -119,6 +122,7 @@ ATTNJIT_C_EXPORT attnjit_status attnjit_device_get_info(int ordinal, attnjit_dev
 typedef enum attnjit_layout {
   ATTNJIT_LAYOUT_BSHD = 0, /**< [batch, seqlen, heads, head_dim] (flash-attn, FastVideo) */
   ATTNJIT_LAYOUT_BHSD = 1, /**< [batch, heads, seqlen, head_dim] (PyTorch SDPA) */
+  ATTNJIT_LAYOUT_MAX_ENUM = 0x7FFFFFFF /**< not a layout (see ATTNJIT_STATUS_MAX_ENUM) */
 } attnjit_layout;
 
 /** Element types (the values of attnjit::DType). */
@@ -129,6 +133,7 @@ typedef enum attnjit_dtype {
   ATTNJIT_DTYPE_BOOL = 3,
   ATTNJIT_DTYPE_I8 = 4,
   ATTNJIT_DTYPE_F8E4M3 = 5,
+  ATTNJIT_DTYPE_MAX_ENUM = 0x7FFFFFFF /**< not a dtype (see ATTNJIT_STATUS_MAX_ENUM) */
 } attnjit_dtype;
 
 /** Kernel configuration; 0 fields are chosen by the compiler. */
@@ -244,6 +249,7 @@ typedef enum attnjit_selection_source {
   ATTNJIT_SELECTION_ENV = 1,            /**< $ATTNJIT_ATTENTION_BACKEND */
   ATTNJIT_SELECTION_CALLER_DEFAULT = 2,
   ATTNJIT_SELECTION_AUTOMATIC = 3,
+  ATTNJIT_SELECTION_MAX_ENUM = 0x7FFFFFFF /**< not a source (see ATTNJIT_STATUS_MAX_ENUM) */
 } attnjit_selection_source;
 
 typedef struct attnjit_selector_options {
