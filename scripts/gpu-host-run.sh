@@ -29,6 +29,11 @@ export LD_LIBRARY_PATH=$rt/lib:${LD_LIBRARY_PATH:-}
 export PATH=$rt/bin:/usr/local/cuda/bin:$PATH
 export ATTNJIT_CACHE_DIR=/tmp/attnjit-cache ATTNJIT_REQUIRE_GPU=1
 out=${OUT:-/tmp/out}; mkdir -p "$out"
+# NCCL for the [nccl] tests: PyTorch's nvidia-nccl wheel carries libnccl.so.2.
+if [ -z "${ATTNJIT_NCCL_PATH:-}" ]; then
+  ATTNJIT_NCCL_PATH=$(python3 -c 'import glob, nvidia.nccl as n; print(glob.glob(n.__path__[0] + "/lib/libnccl.so.2")[0])' 2>/dev/null) || true
+fi
+[ -n "${ATTNJIT_NCCL_PATH:-}" ] && export ATTNJIT_NCCL_PATH ATTNJIT_REQUIRE_NCCL=1
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
 rc=0
 if [ "$what" = tests ] || [ "$what" = all ]; then
