@@ -30,18 +30,22 @@ Value OnlineSoftmax::scaledMax(Value mx) {
   return kb.select(isEmpty, kb.cf32(0.0), kb.fmul(mx, scale));
 }
 
+Value OnlineSoftmax::rescaleVote(ArrayRef<Value> blockMax, ArrayRef<Value> rowMax) {
+  Value anyGrow;
+  for (int r = 0; r < sf.rows(); ++r) {
+    Value grow = kb.fma(blockMax[r], scale, kb.fneg(kb.fmul(rowMax[r], scale)));
+    // NaN (both -inf) compares false: an empty row never forces a rescale.
+    Value g = kb.cmpf(arith::CmpFPredicate::OGT, grow, kb.cf32(kRescaleSlack));
+    anyGrow = anyGrow ? arith::OrIOp::create(kb.b, kb.loc, anyGrow, g).getResult() : g;
+  }
+  return kb.voteAny(anyGrow);
+}
+
 void OnlineSoftmax::rescale(ArrayRef<Value> blockMax, SmallVectorImpl<Value> &rowMax,
                             SmallVectorImpl<Value> &rowSum, SmallVectorImpl<Value> &acc) {
   OpBuilder &b = kb.b;
   const int R = sf.rows();
-  Value anyGrow;
-  for (int r = 0; r < R; ++r) {
-    Value grow = kb.fma(blockMax[r], scale, kb.fneg(kb.fmul(rowMax[r], scale)));
-    // NaN (both -inf) compares false: an empty row never forces a rescale.
-    Value g = kb.cmpf(arith::CmpFPredicate::OGT, grow, kb.cf32(kRescaleSlack));
-    anyGrow = anyGrow ? arith::OrIOp::create(b, kb.loc, anyGrow, g).getResult() : g;
-  }
-  Value vote = kb.voteAny(anyGrow);
+  Value vote = rescaleVote(blockMax, rowMax);
   SmallVector<Type> types(R * 2 + acc.size(), kb.f32);
   auto ifOp = scf::IfOp::create(b, kb.loc, types, vote, /*withElse=*/true);
   {
@@ -81,13 +85,7 @@ SmallVector<Value> OnlineSoftmax::rescaleDeferred(ArrayRef<Value> blockMax,
                                                   SmallVectorImpl<Value> &rowSum) {
   OpBuilder &b = kb.b;
   const int R = sf.rows();
-  Value anyGrow;
-  for (int r = 0; r < R; ++r) {
-    Value grow = kb.fma(blockMax[r], scale, kb.fneg(kb.fmul(rowMax[r], scale)));
-    Value g = kb.cmpf(arith::CmpFPredicate::OGT, grow, kb.cf32(kRescaleSlack));
-    anyGrow = anyGrow ? arith::OrIOp::create(b, kb.loc, anyGrow, g).getResult() : g;
-  }
-  Value vote = kb.voteAny(anyGrow);
+  Value vote = rescaleVote(blockMax, rowMax);
   // Results: R maxima, R row sums, R factors.
   SmallVector<Type> types(R * 3, kb.f32);
   auto ifOp = scf::IfOp::create(b, kb.loc, types, vote, /*withElse=*/true);

@@ -81,6 +81,9 @@ public:
   mlir::Value logSumExp(mlir::Value rowMax, const RowTotal &t, mlir::Value scaleLog2);
 
 private:
+  /// Whether some row of the warp grew by more than kRescaleSlack (warp-uniform).
+  mlir::Value rescaleVote(llvm::ArrayRef<mlir::Value> blockMax, llvm::ArrayRef<mlir::Value> rowMax);
+
   KernelBuilder &kb;
   AccFragment sf, of;
   mlir::Value scale;
