@@ -22,9 +22,11 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:-all}; shift || true
 rt=/tmp/attnjit-rt
+# ATTNJIT_CARRY: another packed build (a branch's), relative to the root or absolute.
+carry=${ATTNJIT_CARRY:-.carry}; [[ $carry = /* ]] || carry=$root/$carry
 mkdir -p $rt
-[ -f $rt/.llvm ] || { tar -xJf "$root/.carry/llvmrt.tar.xz" -C $rt && touch $rt/.llvm; }
-tar -xJf "$root/.carry/attnjit.tar.xz" -C $rt
+[ -f $rt/.llvm ] || { tar -xJf "$carry/llvmrt.tar.xz" -C $rt && touch $rt/.llvm; }
+tar -xJf "$carry/attnjit.tar.xz" -C $rt
 export LD_LIBRARY_PATH=$rt/lib:${LD_LIBRARY_PATH:-}
 export PATH=$rt/bin:/usr/local/cuda/bin:$PATH
 export ATTNJIT_CACHE_DIR=/tmp/attnjit-cache ATTNJIT_REQUIRE_GPU=1
