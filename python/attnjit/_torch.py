@@ -78,6 +78,7 @@ _sdpa_call = _capi.lib.attnjit_sdpa_attention_call
 _NDIM4_DTYPE = {dt: 4 | code << 32 | bits << 40 | 1 << 48 for dt, (code, bits) in _DLPACK.items()}
 _FLASH_NDIM4 = {dt: w for dt, w in _NDIM4_DTYPE.items() if dt in _FLASH_DTYPES}
 _ROW_MAJOR = (0, 0, 0, 0)  # an output made for the call: NULL strides (row-major)
+_LAYOUT_BSHD = _capi.LAYOUT_BSHD
 
 
 def _out_desc(out, qs, ptrs):
@@ -114,14 +115,17 @@ def _flash_fast(q, k, v, out, own_out, scale, causal, lse_ptr):
             if o is None:
                 return False
             os_, ostr, od, oword, ost = o
+        p0, p1, p2, p3, p4, p5, p6, _ = ptrs
+        # causal goes as is: 'i' takes a bool or an int (C reads nonzero as
+        # True); anything else fails the pack and the general path decides.
         _FLASH_PACK.pack_into(
             s.raw, _FLASH_PACK_AT, _stream(qd),
-            q.data_ptr(), 2 | qd << 32, word, ptrs[0], ptrs[1], 0,
-            k.data_ptr(), 2 | kd << 32, _NDIM4_DTYPE[k.dtype], ptrs[2], ptrs[3], 0,
-            v.data_ptr(), 2 | vd << 32, _NDIM4_DTYPE[v.dtype], ptrs[4], ptrs[5], 0,
-            out.data_ptr(), 2 | od << 32, oword, ptrs[6], ost, 0,
+            q.data_ptr(), 2 | qd << 32, word, p0, p1, 0,
+            k.data_ptr(), 2 | kd << 32, _NDIM4_DTYPE[k.dtype], p2, p3, 0,
+            v.data_ptr(), 2 | vd << 32, _NDIM4_DTYPE[v.dtype], p4, p5, 0,
+            out.data_ptr(), 2 | od << 32, oword, p6, ost, 0,
             *qs, *q.stride(), *ks, *k.stride(), *vs, *v.stride(), *os_, *ostr,
-            _FLASH_OPTS_SIZE, _capi.LAYOUT_BSHD, 1 if causal else 0, scale is not None,
+            _FLASH_OPTS_SIZE, _LAYOUT_BSHD, causal, scale is not None,
             0.0 if scale is None else scale, lse_ptr)
     except (AttributeError, KeyError, TypeError, struct.error):
         return False
@@ -438,7 +442,10 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
             out, lse = _OPS.flash_attn_lse(q, k, v, softmax_scale, causal)
             return out, lse, None
         return _OPS.flash_attn(q, k, v, softmax_scale, causal)
-    out = _empty_like(q, "q")
+    try:
+        out = _torch_empty_like(q, memory_format=_ROW_MAJOR_FORMAT)  # _empty_like, inlined
+    except TypeError:
+        _empty_like(q, "q")  # raises naming q
     forward_only(q, k, v)
     if return_attn_probs:
         lse = _lse_like(q)
