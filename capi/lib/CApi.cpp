@@ -369,6 +369,39 @@ attnjit_status attnjit_sage_attention(const DLTensor *q, const DLTensor *k, cons
 }
 
 //===----------------------------------------------------------------------===//
+// Attention through one pointer
+//===----------------------------------------------------------------------===//
+
+} // extern "C"
+
+namespace {
+/// Checks a call struct before its entry reads it; OK or the failure.
+template <typename Call> attnjit_status checkCall(const Call *call, const char *function) {
+  return guarded([&] {
+    requireOut(call, function, "call");
+    if (call->struct_size < sizeof(Call))
+      invalid(fmt::format("{}: call->struct_size is {}, expected at least {} (set it to "
+                          "sizeof the struct)",
+                          function, call->struct_size, sizeof(Call)));
+  });
+}
+} // namespace
+
+extern "C" {
+
+attnjit_status attnjit_flash_attention_call(const attnjit_flash_call *call) {
+  if (attnjit_status s = checkCall(call, "attnjit_flash_attention_call"); s != ATTNJIT_OK)
+    return s;
+  return attnjit_flash_attention(call->q, call->k, call->v, call->out, call->opts, call->stream);
+}
+
+attnjit_status attnjit_sdpa_attention_call(const attnjit_sdpa_call *call) {
+  if (attnjit_status s = checkCall(call, "attnjit_sdpa_attention_call"); s != ATTNJIT_OK)
+    return s;
+  return attnjit_sdpa_attention(call->q, call->k, call->v, call->out, call->opts, call->stream);
+}
+
+//===----------------------------------------------------------------------===//
 // Backend registry and selector
 //===----------------------------------------------------------------------===//
 

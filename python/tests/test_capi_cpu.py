@@ -69,7 +69,7 @@ def test_version():
     project = re.search(r"project\(attnjit VERSION ([0-9.]+)", cmake).group(1)
     assert attnjit.__version__ == project == attnjit.version
     assert attnjit.build_id == f"{attnjit.version}+{attnjit.git_hash}"
-    assert attnjit.c_api_version == 1
+    assert attnjit.c_api_version == 2
     assert isinstance(attnjit.has_jit, bool)
 
 

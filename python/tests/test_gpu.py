@@ -180,11 +180,68 @@ def test_bad_input_raises_with_attnjit_message():
             bshd(q), bshd(q), bshd(q), attn_mask=torch.zeros(64, 64, device=DEV))),
         ("expected a torch.Tensor", lambda: attnjit.flash_attn_func([1, 2], q, q)),
         ("dropout_p", lambda: attnjit.flash_attn_func(q, q, q, dropout_p=0.1)),
+        # What the one-pack fast calls leave to the general path: the same messages.
+        ("k.device: expected a CUDA tensor", lambda: attnjit.flash_attn_func(q, q.cpu(), q)),
+        ("v.rank: expected 4", lambda: attnjit.flash_attn_func(q, q, q[0])),
+        ("k: expected a torch.Tensor", lambda: attnjit.scaled_dot_product_attention(
+            bshd(q), None, bshd(q))),
+        ("expected Python numbers", lambda: attnjit.flash_attn_func(q, q, q, softmax_scale="x")),
+        ("expected Python numbers", lambda: attnjit.scaled_dot_product_attention(
+            bshd(q), bshd(q), bshd(q), scale="x")),
+        ("out.dtype: expected bf16", lambda: attnjit._torch.flash_into(
+            q, q, q, torch.empty_like(q, dtype=torch.float16), None, False, 0)),
+        ("out.strides[3] (head_dim stride): expected 1", lambda: attnjit._torch.sdpa_into(
+            q, q, q, rand(1, 64, 2, 128)[..., ::2], 0, None, 0.0, False, None)),
     ]
     for fragment, call in cases:
         with pytest.raises(attnjit.AttnjitError) as info:
             call()
         assert fragment in str(info.value), (fragment, str(info.value))
+
+
+def test_fast_and_general_paths_agree():
+    # Strided outputs (the fast call's explicit strides), views as inputs, and
+    # GQA: the fast calls must match the general path (rank-5 views of the
+    # same memory take it) bit for bit.
+    from attnjit import _torch as at
+    torch.manual_seed(3)
+    q, k, v = rand(2, 100, 4, 64), rand(2, 77, 2, 64), rand(2, 77, 2, 64)
+    want = attnjit.flash_attn_func(q, k, v, causal=True)
+    buf = torch.empty(2, 4, 100, 64, device=DEV, dtype=torch.bfloat16)
+    at.flash_into(q, k, v, buf.transpose(1, 2), None, True, 0)
+    assert torch.equal(buf.transpose(1, 2), want)
+    general = torch.empty_like(q)
+    s = at.slots
+    stream = at._fill_qkvo(s, q, k, v, general)
+    at.launch_flash(s, s.qkvo, stream, attnjit._capi.LAYOUT_BSHD, True, None, 0)
+    assert torch.equal(general, want)
+    mask = torch.rand(100, 77, device=DEV) > 0.3
+    mask[:, 0] = True
+    sd = attnjit.scaled_dot_product_attention(bshd(q), bshd(k), bshd(v), attn_mask=mask,
+                                              scale=0.25, enable_gqa=True)
+    general = torch.empty_like(bshd(q))
+    stream = at._fill_qkvo(s, bshd(q), bshd(k), bshd(v), general)
+    at._sdpa_launch(s, stream, attnjit._capi.LAYOUT_BHSD, mask, 0.0, False, 0.25)
+    assert torch.equal(general, sd)
+
+
+def test_threads_use_their_own_slots():
+    # Each thread describes its calls in its own memory: concurrent calls on
+    # different shapes return what the same calls return one by one.
+    import concurrent.futures
+    torch.manual_seed(4)
+    inputs = [(rand(1, 64 + 16 * i, 2, 64), rand(1, 80, 2, 64), rand(1, 80, 2, 64))
+              for i in range(4)]
+    want = [attnjit.flash_attn_func(*x) for x in inputs]
+    torch.cuda.synchronize()
+
+    def work(i):
+        got = [attnjit.flash_attn_func(*inputs[i]) for _ in range(50)]
+        torch.cuda.current_stream().synchronize()
+        return all(torch.equal(g, want[i]) for g in got)
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(work, range(4)))
 
 
 def test_forward_only():

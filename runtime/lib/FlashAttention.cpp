@@ -23,7 +23,7 @@ namespace {
 
 void validateBshd(const TensorView &q, const TensorView &k, const TensorView &v,
                   const TensorView &out, const FlashOptions &opts, const DimNames &names) {
-  static const QkvoRules rules{{DType::F16, DType::BF16},
+  static const QkvoRules rules{dtypeBit(DType::F16) | dtypeBit(DType::BF16),
                                {16, 8, "the kernel uses 16-byte vector loads"}};
   validateQkvo(q, k, v, out, names, rules);
 
