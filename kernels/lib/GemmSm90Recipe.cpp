@@ -24,9 +24,10 @@
 //    a 128B-swizzled staging tile (conflict-free 4-byte stores) and stored
 //    by TMA in 64 x 64 boxes; rows past M and columns past N are not
 //    written. The store drains while the warpgroup computes its next tile;
-//    only the rewrite of the staging tile waits for it. When y's address or
-//    row stride is not a multiple of 16 bytes (what TMA needs; y_by_tma = 0)
-//    the kernel stores element pairs from registers instead.
+//    only the rewrite of the staging tile waits for it. When y's address,
+//    row stride or row is not a multiple of 16 bytes (TMA needs the first
+//    two and clips rows only at 16-byte granularity; y_by_tma = 0) the
+//    kernel stores element pairs from registers instead.
 //
 // TMA zero fills rows past M and N and columns past K, so the main loop
 // needs no masking; K must be a multiple of 8 all the same (16-byte row

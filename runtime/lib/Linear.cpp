@@ -156,9 +156,12 @@ void launchGemmSm90(const LoadedKernel &lk, GemmLaunchArgs &args, CUstream strea
   CUtensorMap maps[3] = {};
   maps[0] = gemmTensorMap(spec.dtype, args.x, args.m, args.k, args.xRowStride, c.blockM, "x");
   maps[1] = gemmTensorMap(spec.dtype, args.w, args.n, args.k, args.wRowStride, c.blockN, "w");
-  // TMA stores need a 16-byte aligned y with 16-byte row strides; any other
-  // y (linear() allows 4-byte pairs) is stored by the kernel's threads.
-  int32_t yByTma = reinterpret_cast<uintptr_t>(args.y) % 16 == 0 &&
+  // TMA stores need a 16-byte aligned y with 16-byte row strides, and rows
+  // of whole 16-byte units: past N they clip at 16-byte granularity (on the
+  // H200 an f16 y with N = 33 had columns 33..39 of its padded rows written).
+  // Any other y (linear() allows 4-byte pairs) is stored by the kernel's
+  // threads, which write exactly [M, N].
+  int32_t yByTma = reinterpret_cast<uintptr_t>(args.y) % 16 == 0 && args.n % 8 == 0 &&
                    (args.m == 1 || (args.yRowStride * 2) % 16 == 0);
   if (yByTma)
     maps[2] = gemmTensorMap(spec.dtype, args.y, args.m, args.n, args.yRowStride, 64, "y");

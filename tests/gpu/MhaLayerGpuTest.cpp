@@ -67,10 +67,11 @@ TEST_CASE("gemm: linear() vs float64, odd shapes and the layer's shapes", "[gpu]
       {DType::F32, 130, 129, 72, false, 132}, {DType::BF16, 51200, 384, 128, true, 0},
       {DType::BF16, 51200, 768, 256, true, 0}, {DType::BF16, 51200, 128, 128, true, 0},
       {DType::BF16, 51200, 256, 256, true, 0}, {DType::F32, 51200, 384, 128, true, 0},
-      // sm_90a (wgmma recipe): y by TMA when its pitch is a 16-byte multiple
-      // (pitches 40, 256, 328 above and below), by the threads otherwise
-      // (14, 130, 138); K = 8 and 16 (one partial 64-column panel), K = 264
-      // (five panels, the last partial); N past one 256-column tile.
+      // sm_90a (wgmma recipe): y by TMA when its pitch and N are 16-byte
+      // multiples (N 200, 64, 320, 72 ...), by the threads otherwise (pitches
+      // 14, 130, 138; N = 33 with pitch 40, where TMA would write columns
+      // 33..39); K = 8 and 16 (one partial 64-column panel), K = 264 (five
+      // panels, the last partial); N past one 256-column tile.
       {DType::BF16, 1000, 72, 8, false, 0},   {DType::F16, 129, 64, 256, true, 64},
       {DType::BF16, 77, 320, 40, true, 328},  {DType::BF16, 515, 136, 16, false, 138},
       // Other sm_90a tilings: one consumer warpgroup, 256 columns, 64 columns

@@ -39,9 +39,9 @@ inline constexpr size_t kNumGemmParams = sizeof(kGemmParams) / sizeof(kGemmParam
 ///  - tm_y: y as (N, M) with y's row stride, box (64, 64); read only when
 ///    y_by_tma is 1.
 /// Loads past M, N or K read zeros; stores past M or N write nothing.
-/// y_by_tma is 1 when y's address and row stride are multiples of 16 bytes
-/// (what TMA needs); 0 makes the kernel store element pairs through `y` and
-/// y_row_stride instead. The table's addition changed no existing signature,
+/// y_by_tma is 1 when y's address, row stride and row (N elements) are
+/// multiples of 16 bytes (TMA clips a row's end at 16-byte granularity); 0
+/// makes the kernel store element pairs through `y` and y_row_stride instead. The table's addition changed no existing signature,
 /// so kGemmAbiVersion stays.
 inline constexpr AbiParam kGemmTmaParams[] = {{"tm_x", AbiType::TensorMap},
                                               {"tm_w", AbiType::TensorMap},
