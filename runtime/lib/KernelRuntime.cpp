@@ -172,8 +172,9 @@ std::string checkCompiledKernel(const CompiledKernel &ck, const AttentionSpec &w
     if (ck.plan.kernels.size() != 1 || k.grid != GridPolicy::TileGrid)
       return fmt::format("a {} kernel must have a one-kernel tile-grid plan, got: {}",
                          toString(ck.spec.variant), ck.plan.summary());
+    const bool mapsAllowed = ck.spec.variant == Variant::Flash || ck.spec.variant == Variant::Gemm;
     if (k.params != abiParamKinds(ck.spec.variant) &&
-        (ck.spec.variant != Variant::Flash || k.params != abiParamKinds(Variant::Flash, true)))
+        (!mapsAllowed || k.params != abiParamKinds(ck.spec.variant, true)))
       return fmt::format("its parameters ({}) are not the {} ABI table's", ck.plan.summary(),
                          toString(ck.spec.variant));
   }

@@ -50,8 +50,10 @@ std::vector<ParamKind> abiParamKinds(Variant variant, bool tensorMaps) {
   };
   if (variant == Variant::Merge)
     return fromTable(kMergeParams);
-  if (variant == Variant::Gemm)
-    return fromTable(kGemmParams);
+  if (variant == Variant::Gemm) {
+    fromTable(kGemmParams);
+    return tensorMaps ? fromTable(kGemmTmaParams) : kinds;
+  }
   if (variant != Variant::Flash && variant != Variant::Sdpa)
     return kinds;
   for (const AbiParam &p : kFlashParams)

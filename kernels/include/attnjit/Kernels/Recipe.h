@@ -8,8 +8,8 @@
 //
 // Recipes are listed once, in Recipes.def; adding one is its file plus one
 // line there. For a spec, the registry picks among the recipes that serve its
-// variant and arch the one with the highest minimum compute capability (an
-// sm_90a recipe where one exists, else the sm_80 one).
+// variant, arch and dtype the one with the highest minimum compute capability
+// (an sm_90a recipe where one exists, else the sm_80 one).
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNJIT_KERNELS_RECIPE_H
@@ -39,7 +39,7 @@ struct RecipeLaunch {
   /// rows (attention) or token rows (merge).
   int rowsPerCta = 0;
   /// The kernel's signature is its variant's ABI table followed by TMA tensor
-  /// maps (kFlashTmaParams), which the launcher encodes per call.
+  /// maps (kFlashTmaParams, kGemmTmaParams), which the launcher encodes per call.
   bool tensorMaps = false;
 };
 
@@ -56,6 +56,11 @@ public:
   /// Whether it can target `arch` (an arch string that passed validation):
   /// by default every arch at or above minCapability().
   virtual bool servesArch(std::string_view arch) const;
+  /// Whether it emits kernels of this element type: by default every one its
+  /// variant takes. A recipe that takes fewer (the sm_90a GEMM: f16 and bf16,
+  /// f32 staying on the sm_80 recipe's exact FMA path) leaves the others to
+  /// the next recipe of its variant.
+  virtual bool servesDtype(DType) const { return true; }
   /// The spec's config with zero fields taken from the recipe's table.
   virtual KernelConfig defaultConfig(const AttentionSpec &spec) const = 0;
   /// Fills `out` for a spec with a complete config; returns a message naming
@@ -69,8 +74,8 @@ public:
 /// Every registered recipe, in Recipes.def order.
 const std::vector<const KernelRecipe *> &allRecipes();
 
-/// The recipe for `spec` (variant and arch), or null with `why` naming the
-/// variant and arch and the recipes considered. `skipped`, when given,
+/// The recipe for `spec` (variant, arch and dtype), or null with `why` naming
+/// the variant and arch (and dtype) and the recipes considered. `skipped`, when given,
 /// receives the names of serving recipes passed over for a preferred one
 /// (for the caller's debug log).
 const KernelRecipe *selectRecipe(const AttentionSpec &spec, std::string *why,

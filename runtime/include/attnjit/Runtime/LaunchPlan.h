@@ -78,7 +78,8 @@ std::optional<ParamKind> parseParamKind(std::string_view s);
 /// kMergeParams for merge, kGemmParams for gemm. Empty for a variant without a table (Sage, until its
 /// recipe lands).
 /// `tensorMaps`: the flash table followed by kFlashTmaParams (the sm_90a
-/// flash recipe's signature; flash only).
+/// flash recipe's signature), the gemm table followed by kGemmTmaParams (the
+/// sm_90a GEMM recipe's); flash and gemm only.
 std::vector<ParamKind> abiParamKinds(Variant variant, bool tensorMaps = false);
 /// The ABI version of `variant`'s table (kFlashAbiVersion, kSdpaAbiVersion,
 /// kMergeAbiVersion; 0 without a table). A cached kernel of another version is
