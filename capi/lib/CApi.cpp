@@ -350,10 +350,9 @@ attnjit_status attnjit_sage_attention(const DLTensor *q, const DLTensor *k, cons
                                                    : "[batch, heads, seqlen, head_dim]",
                             t->str()));
     int headsDim = layout == Layout::BSHD ? 2 : 1;
-    // The SAGE_ATTN backend of the registry serves the call: the placeholder
-    // refuses it (Unsupported, "not built yet") until the Sage issue replaces
-    // it, after which this path runs its impl unchanged. One impl per call
-    // keeps this entry stateless; a cached impl is the Sage issue's choice.
+    // The SAGE_ATTN backend of the registry serves the call. One impl per
+    // call keeps this entry stateless (an impl holds no device state: the
+    // workspace is the runtime's, per stream).
     ImplParams params;
     params.numHeads = static_cast<int>(qv.size(headsDim));
     params.numKvHeads = static_cast<int>(kv.size(headsDim));

@@ -473,8 +473,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
 def sageattn(q, k, v, tensor_layout="HND", is_causal=False, sm_scale=None):
     """SageAttention's sageattn (tensor_layout 'HND' = [B, H, S, D], 'NHD' =
-    [B, S, H, D]). Raises attnjit's UnsupportedError until the Sage kernels
-    land (the C API's SAGE_ATTN backend is a placeholder)."""
+    [B, S, H, D]): INT8 Q K^T and FP8 P V through the C API's SAGE_ATTN
+    backend (docs/SAGE.md); needs an sm_89+ GPU."""
     if _is_compiling():
         return _OPS.sageattn(q, k, v, tensor_layout, is_causal, sm_scale)
     out = _empty_like(q, "q")

@@ -290,6 +290,28 @@ void validateQkvo(const TensorView &q, const TensorView &k, const TensorView &v,
   }
 }
 
+void checkLseOutput(const float *lseOut, const TensorView &q, const TensorView &k,
+                    const TensorView &v, const TensorView &out) {
+  if (!lseOut)
+    return;
+  uintptr_t lse = reinterpret_cast<uintptr_t>(lseOut);
+  if (lse % alignof(float) != 0)
+    invalid(fmt::format("opts.lse: expected a 4-byte aligned pointer, got {}",
+                        static_cast<const void *>(lseOut)));
+  // q's checks bound each factor by 2^31 and heads, batch by 2^16.
+  uint64_t bytes = static_cast<uint64_t>(q.size(kBatch)) * static_cast<uint64_t>(q.size(kHeads)) *
+                   static_cast<uint64_t>(q.size(kSeq)) * sizeof(float);
+  std::pair<uintptr_t, uintptr_t> lseExtent{lse, lse + bytes};
+  for (auto [name, t] : {std::pair<const char *, const TensorView *>{"out", &out},
+                         {"q", &q},
+                         {"k", &k},
+                         {"v", &v}})
+    if (overlaps(lseExtent, t->byteExtent()))
+      invalid(fmt::format("opts.lse: overlaps {} in memory (lse [batch, num_heads, seqlen_q] "
+                          "fp32 spans {}, {} spans {})",
+                          name, extentStr(lseExtent), name, extentStr(t->byteExtent())));
+}
+
 void checkScaleAndConfig(const std::optional<float> &softmaxScale, const KernelConfig &c) {
   if (softmaxScale && !std::isfinite(*softmaxScale))
     invalid(fmt::format("opts.softmaxScale: expected a finite value, got {}", *softmaxScale));

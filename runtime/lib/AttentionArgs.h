@@ -108,6 +108,10 @@ bool isNonOverlapping(const TensorView &t);
 void validateQkvo(const TensorView &q, const TensorView &k, const TensorView &v,
                   const TensorView &out, const DimNames &names, const QkvoRules &rules);
 
+/// An optional fp32 [B, H, Sq] contiguous LSE output (null: none): 4-byte
+/// aligned, overlapping none of out, q, k, v. Messages name it opts.lse.
+void checkLseOutput(const float *lse, const TensorView &q, const TensorView &k,
+                    const TensorView &v, const TensorView &out);
 /// opts.softmaxScale finite; opts.config fields >= 0.
 void checkScaleAndConfig(const std::optional<float> &softmaxScale, const KernelConfig &config);
 

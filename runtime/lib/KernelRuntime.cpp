@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Runtime/KernelRuntime.h"
+#include "attnjit/Core/SageKernelABI.h"
 
 #include "attnjit/Runtime/Context.h"
 #include "attnjit/Runtime/Driver.h"
@@ -160,7 +161,7 @@ std::string checkCompiledKernel(const CompiledKernel &ck, const AttentionSpec &w
     return "it has neither PTX nor a cubin";
   if (std::string why = ck.plan.validate(); !why.empty())
     return why;
-  if (ck.spec.variant != Variant::Sage && ck.abiVersion != abiVersion(ck.spec.variant))
+  if (ck.abiVersion != abiVersion(ck.spec.variant))
     return fmt::format("it was built against {} ABI version {}, this runtime uses {}",
                        toString(ck.spec.variant), ck.abiVersion, abiVersion(ck.spec.variant));
   if (ck.spec.variant == Variant::Flash || ck.spec.variant == Variant::Sdpa ||
@@ -177,6 +178,17 @@ std::string checkCompiledKernel(const CompiledKernel &ck, const AttentionSpec &w
         (!mapsAllowed || k.params != abiParamKinds(ck.spec.variant, true)))
       return fmt::format("its parameters ({}) are not the {} ABI table's", ck.plan.summary(),
                          toString(ck.spec.variant));
+  }
+  if (ck.spec.variant == Variant::Sage) {
+    // sageAttention launches four tile-grid kernels with kSageParams each and
+    // a per-launch workspace (SageKernelABI.h).
+    bool ok = ck.plan.kernels.size() == size_t(kSageNumKernels) && ck.plan.workspace.perLaunch;
+    for (const KernelLaunchInfo &k : ck.plan.kernels)
+      ok = ok && k.grid == GridPolicy::TileGrid && k.params == abiParamKinds(Variant::Sage);
+    if (!ok)
+      return fmt::format("a sage kernel must have a plan of {} tile-grid kernels with the sage ABI "
+                         "table and a per-launch workspace, got: {}",
+                         kSageNumKernels, ck.plan.summary());
   }
   // Same spec up to the config fields the caller left to the compiler.
   const KernelConfig &w = want.config, &g = ck.spec.config;

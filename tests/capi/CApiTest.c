@@ -370,9 +370,13 @@ static void testSage(void) {
   EXPECT_ERROR(attnjit_sage_attention(&q.t, &k.t, &v.t, &o.t, NULL, NULL),
                ATTNJIT_ERROR_INVALID_ARGUMENT, "k: expected rank 4");
   k.t.ndim = 4;
-  /* Until the Sage issue lands: the registry's placeholder says so. */
+  /* A head size SAGE_ATTN does not serve is refused before anything runs. */
+  makeTensor(&q, qBuf, kDLFloat, 16, 1, 4, 2, 80);
+  makeTensor(&k, kBuf, kDLFloat, 16, 1, 4, 2, 80);
+  makeTensor(&v, vBuf, kDLFloat, 16, 1, 4, 2, 80);
+  makeTensor(&o, oBuf, kDLFloat, 16, 1, 4, 2, 80);
   EXPECT_ERROR(attnjit_sage_attention(&q.t, &k.t, &v.t, &o.t, NULL, NULL),
-               ATTNJIT_ERROR_UNSUPPORTED, "SAGE_ATTN is not built yet");
+               ATTNJIT_ERROR_UNSUPPORTED, "head size 80 is not one of 32, 64, 96");
 }
 
 static void testRegistry(void) {
@@ -398,7 +402,7 @@ static void testRegistry(void) {
   CHECK(info.causal_bottom_right == 0 && info.num_head_sizes == 256 && info.head_sizes[255] == 256);
   CHECK(info.dtype_mask & (1u << ATTNJIT_DTYPE_F32));
   EXPECT_OK(attnjit_backend_get_info("SAGE_ATTN", &info));
-  CHECK(info.num_head_sizes == 0 && info.auto_priority < 0);
+  CHECK(info.num_head_sizes == 8 && info.head_sizes[7] == 256 && info.auto_priority < 0);
   EXPECT_ERROR(attnjit_backend_get_info("NO_SUCH_BACKEND", &info),
                ATTNJIT_ERROR_INVALID_ARGUMENT, "FLASH_ATTN");
   EXPECT_ERROR(attnjit_backend_get_info(NULL, &info), ATTNJIT_ERROR_INVALID_ARGUMENT,
@@ -423,12 +427,14 @@ static void testSelector(void) {
   /* A request that cannot serve falls back with the reason, or fails when strict. */
   opts.requested = "SAGE_ATTN";
   EXPECT_OK(attnjit_select_backend(64, ATTNJIT_DTYPE_F16, &opts, &sel));
-  CHECK(strcmp(sel.backend, "FLASH_ATTN") == 0 && sel.is_fallback);
+  CHECK(strcmp(sel.backend, "SAGE_ATTN") == 0 && !sel.is_fallback);
+  EXPECT_OK(attnjit_select_backend(80, ATTNJIT_DTYPE_F16, &opts, &sel));
+  CHECK(strcmp(sel.backend, "SDPA") == 0 && sel.is_fallback);
   CHECK(strcmp(sel.requested, "SAGE_ATTN") == 0 && sel.source == ATTNJIT_SELECTION_EXPLICIT);
-  CHECK(strstr(sel.fallback_reason, "not built yet") != NULL);
+  CHECK(strstr(sel.fallback_reason, "head size 80") != NULL);
   opts.strict = 1;
-  EXPECT_ERROR(attnjit_select_backend(64, ATTNJIT_DTYPE_F16, &opts, &sel),
-               ATTNJIT_ERROR_UNSUPPORTED, "not built yet");
+  EXPECT_ERROR(attnjit_select_backend(80, ATTNJIT_DTYPE_F16, &opts, &sel),
+               ATTNJIT_ERROR_UNSUPPORTED, "head size 80");
   opts.requested = "FLASH_ATTN";
   opts.dropout_p = 0.1;
   EXPECT_ERROR(attnjit_select_backend(64, ATTNJIT_DTYPE_F16, &opts, &sel),

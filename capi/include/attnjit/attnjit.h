@@ -209,10 +209,10 @@ typedef struct attnjit_sage_options {
 
 ATTNJIT_C_EXPORT void attnjit_sage_options_init(attnjit_sage_options *opts);
 
-/** SageAttention (quantized QK^T) through the SAGE_ATTN backend of the
- *  registry. Until the Sage kernels land the registry holds a placeholder and
- *  this returns ATTNJIT_ERROR_UNSUPPORTED with the runtime's "not built yet"
- *  message (after the shape checks). */
+/** SageAttention (INT8 Q K^T, FP8 P V; the default granularity per_thread,
+ *  smooth_k and two-level fp32 accumulation) through the SAGE_ATTN backend of
+ *  the registry. Shapes as attnjit_flash_attention; f16/bf16, head sizes 32,
+ *  64, ..., 256; needs an sm_89+ GPU (ATTNJIT_ERROR_UNSUPPORTED elsewhere). */
 ATTNJIT_C_EXPORT attnjit_status attnjit_sage_attention(const DLTensor *q, const DLTensor *k,
                                                        const DLTensor *v, const DLTensor *out,
                                                        const attnjit_sage_options *opts,

@@ -8,11 +8,13 @@
 #define ATTNJIT_COMPILER_KERNELMODULE_H
 
 #include "attnjit/Compiler/Compile.h"
+#include "attnjit/Runtime/LaunchPlan.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/BuiltinOps.h"
 
 #include <string>
+#include <vector>
 
 namespace attnjit {
 
@@ -35,6 +37,9 @@ struct LaunchShape {
   std::string recipe; ///< the recipe's name
   /// The kernel takes TMA tensor maps after its ABI table (abiParamKinds).
   bool tensorMaps = false;
+  /// A plan of several kernels (Sage), in launch order, each with the
+  /// variant's ABI table and a per-launch workspace; empty for one kernel.
+  std::vector<KernelLaunchInfo> planKernels;
 };
 /// Fails (error set) when no recipe serves the spec or its config cannot be used.
 bool computeLaunchShape(const AttentionSpec &spec, LaunchShape &shape, std::string &error);

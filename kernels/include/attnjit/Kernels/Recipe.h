@@ -31,6 +31,16 @@ class GPUModuleOp;
 
 namespace attnjit::kernels {
 
+/// One kernel of a recipe that emits several (RecipeLaunch::kernels).
+struct RecipeKernel {
+  std::string entrySuffix; ///< the kernel's symbol is spec.kernelName() + this
+  int threads = 0;         ///< per CTA
+  int sharedMemBytes = 0;  ///< dynamic, per CTA
+  /// Tile grid (ceil(rows / rowsPerCta), heads, batch); what the rows, heads
+  /// and batch are is the entry point's (e.g. Sage: key chunks, kv heads).
+  int rowsPerCta = 0;
+};
+
 /// How a recipe's kernel is launched (for a spec with a complete config).
 struct RecipeLaunch {
   int threads = 0;        ///< per CTA
@@ -41,6 +51,11 @@ struct RecipeLaunch {
   /// The kernel's signature is its variant's ABI table followed by TMA tensor
   /// maps (kFlashTmaParams, kGemmTmaParams), which the launcher encodes per call.
   bool tensorMaps = false;
+  /// A plan of several kernels (Sage: reduce, quantize, attend), in launch
+  /// order, each with the variant's ABI table as its signature and sharing a
+  /// workspace whose size the entry point computes per launch. Empty for a
+  /// one-kernel recipe (the fields above describe it).
+  std::vector<RecipeKernel> kernels;
 };
 
 class KernelRecipe {

@@ -75,8 +75,8 @@ std::optional<ParamKind> parseParamKind(std::string_view s);
 
 /// Parameter kinds of the generated kernel of `variant` from its ABI table:
 /// kFlashParams for flash, kFlashParams + kSdpaExtraParams for SDPA,
-/// kMergeParams for merge, kGemmParams for gemm. Empty for a variant without a table (Sage, until its
-/// recipe lands).
+/// kMergeParams for merge, kGemmParams for gemm, kSageParams for each of the
+/// four kernels of a Sage plan (SageKernelABI.h).
 /// `tensorMaps`: the flash table followed by kFlashTmaParams (the sm_90a
 /// flash recipe's signature), the gemm table followed by kGemmTmaParams (the
 /// sm_90a GEMM recipe's); flash and gemm only.
