@@ -25,7 +25,7 @@ namespace {
 void validateBshd(const TensorView &q, const TensorView &k, const TensorView &v,
                   const TensorView &out, const SageOptions &opts, const DimNames &names) {
   // The quantize kernels read q, k and v in 16-byte vectors, as flash does.
-  static const QkvoRules rules{{DType::F16, DType::BF16},
+  static const QkvoRules rules{dtypeBit(DType::F16) | dtypeBit(DType::BF16),
                                {16, 8, "the kernel uses 16-byte vector loads"}};
   validateQkvo(q, k, v, out, names, rules);
   checkLseOutput(opts.lse, q, k, v, out);

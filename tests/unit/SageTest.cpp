@@ -172,7 +172,7 @@ TEST_CASE("sage recipe: archs, configs and head sizes it refuses say why", "[sag
   auto error = [](const AttentionSpec &s) {
     return messageOf([&] { compileToStage(s, Stage::Kernel); }, ErrorKind::Unsupported);
   };
-  CHECK(contains(error(sageSpec(128, "sm_80")), "arch: no sage recipe targets sm_80 (recipes: "
+  CHECK(contains(error(sageSpec(128, "sm_80")), "arch: no sage recipe targets sm_80 with bf16 (recipes: "
                                                 "sage-sm80)"));
   AttentionSpec s = sageSpec(128, "sm_90a");
   s.config = {128, 32, 8, 2};
