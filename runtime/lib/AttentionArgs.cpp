@@ -290,6 +290,24 @@ void validateQkvo(const TensorView &q, const TensorView &k, const TensorView &v,
   }
 }
 
+void validateFlashFamilyArgs(const TensorView &q, const TensorView &k, const TensorView &v,
+                             const TensorView &out, const float *lse,
+                             const std::optional<float> &softmaxScale,
+                             const KernelConfig &config, const DimNames &names,
+                             const char *variant) {
+  static const QkvoRules rules{dtypeBit(DType::F16) | dtypeBit(DType::BF16),
+                               {16, 8, "the kernel uses 16-byte vector loads"}};
+  validateQkvo(q, k, v, out, names, rules);
+  checkLseOutput(lse, q, k, v, out);
+  checkScaleAndConfig(softmaxScale, config);
+  int64_t headDim = q.size(kHeadDim);
+  if (!isSupportedFlashHeadDim(static_cast<int>(headDim)))
+    throw Error(ErrorKind::Unsupported,
+                fmt::format("q.shape[{}] (head_dim): {} supports head sizes 32, 64, 96, 128, "
+                            "160, 192, 224 and 256, got {}",
+                            names.physical[kHeadDim], variant, headDim));
+}
+
 void checkLseOutput(const float *lseOut, const TensorView &q, const TensorView &k,
                     const TensorView &v, const TensorView &out) {
   if (!lseOut)

@@ -115,6 +115,15 @@ void checkLseOutput(const float *lse, const TensorView &q, const TensorView &k,
 /// opts.softmaxScale finite; opts.config fields >= 0.
 void checkScaleAndConfig(const std::optional<float> &softmaxScale, const KernelConfig &config);
 
+/// What flash and Sage check alike on BSHD views: q, k, v, out as f16/bf16
+/// read in 16-byte vectors (validateQkvo), the LSE output, the scale and
+/// config, and a head size of the flash set (Unsupported naming `variant`).
+void validateFlashFamilyArgs(const TensorView &q, const TensorView &k, const TensorView &v,
+                             const TensorView &out, const float *lse,
+                             const std::optional<float> &softmaxScale,
+                             const KernelConfig &config, const DimNames &names,
+                             const char *variant);
+
 /// The kernel for `spec` loaded in the context of `stream`; throws
 /// InvalidArgument when that context is not on q's device.
 const LoadedKernel &loadKernelFor(const AttentionSpec &spec, const TensorView &q,

@@ -25,18 +25,7 @@ namespace {
 void validateBshd(const TensorView &q, const TensorView &k, const TensorView &v,
                   const TensorView &out, const SageOptions &opts, const DimNames &names) {
   // The quantize kernels read q, k and v in 16-byte vectors, as flash does.
-  static const QkvoRules rules{dtypeBit(DType::F16) | dtypeBit(DType::BF16),
-                               {16, 8, "the kernel uses 16-byte vector loads"}};
-  validateQkvo(q, k, v, out, names, rules);
-  checkLseOutput(opts.lse, q, k, v, out);
-  checkScaleAndConfig(opts.softmaxScale, opts.config);
-
-  int64_t headDim = q.size(kHeadDim);
-  if (!isSupportedFlashHeadDim(static_cast<int>(headDim)))
-    throw Error(ErrorKind::Unsupported,
-                fmt::format("q.shape[{}] (head_dim): sage supports head sizes 32, 64, 96, 128, "
-                            "160, 192, 224 and 256, got {}",
-                            names.physical[kHeadDim], headDim));
+  validateFlashFamilyArgs(q, k, v, out, opts.lse, opts.softmaxScale, opts.config, names, "sage");
   if (opts.workspace) {
     if (reinterpret_cast<uintptr_t>(opts.workspace) % 256 != 0)
       invalid(fmt::format("opts.workspace: expected a 256-byte aligned device pointer, got {}",
