@@ -357,9 +357,15 @@ def test_fastvideo_backends(d):
     ref, _ = attention(bshd(q), bshd(kg), bshd(vg), causal="top_left")
     check_close(out, bshd(ref), torch.bfloat16, "gqa")
 
-    out = fv.SageAttnImpl(h, d, None).forward(q, k, v, builder.build())
-    ref, _ = attention(bshd(q), bshd(k), bshd(v))
-    assert sage_cosine(out, bshd(ref)) >= 0.9995
+    # SAGE_ATTN serves its own head sizes (80 is not one); an impl made for
+    # another one says so rather than running something else.
+    if d in fv.SageAttnBackend.get_supported_head_sizes():
+        out = fv.SageAttnImpl(h, d, None).forward(q, k, v, builder.build())
+        ref, _ = attention(bshd(q), bshd(k), bshd(v))
+        assert sage_cosine(out, bshd(ref)) >= 0.9995
+    else:
+        with pytest.raises(attnjit.UnsupportedError, match=f"head size {d} is not one of"):
+            fv.SageAttnImpl(h, d, None).forward(q, k, v, builder.build())
 
 
 def test_fastvideo_hooks_run():
