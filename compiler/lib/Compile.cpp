@@ -7,6 +7,7 @@
 #include "attnjit/Compiler/Compile.h"
 #include "AttnjitSourceHash.h" // generated: ATTNJIT_SOURCE_HASH
 #include "attnjit/Compiler/KernelModule.h"
+#include "attnjit/Compiler/LLVMFatalError.h"
 #include "attnjit/Compiler/PTXEmission.h"
 #include "attnjit/Compiler/Passes.h"
 #include "attnjit/Dialect/Attn/AttnSpecBridge.h"
@@ -36,6 +37,9 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <cstdlib>
 #include <fstream>
 
@@ -73,6 +77,10 @@ public:
 
   /// Runs up to and including `stage`; returns that stage's text.
   std::string run(Stage stage);
+  /// Set when an LLVM fatal error interrupted MLIR code: the context and the
+  /// module may be half updated and LLVM's frames were not unwound, so the
+  /// compilation must never be destroyed (see CompilationHandle).
+  bool quarantined = false;
 
   AttentionSpec spec;
   LaunchShape shape; ///< set by run()
@@ -102,6 +110,16 @@ private:
     if (!f)
       logger().warn("ATTNJIT_DUMP_DIR: cannot write {}", path);
   }
+  /// Runs MLIR code (building the module, a pass pipeline) under the LLVM
+  /// fatal-error guard (LLVMFatalError.h): a report_fatal_error inside a
+  /// pattern or pass becomes a Compile error naming `what`, not an exit.
+  void guarded(const char *what, const std::function<void()> &fn) {
+    std::string message;
+    if (runCatchingLLVMFatalErrors(fn, message))
+      return;
+    quarantined = true;
+    fail(fmt::format("{}: LLVM reported a fatal error: {}", what, message));
+  }
   gpu::GPUModuleOp kernelModule() {
     gpu::GPUModuleOp found;
     module->walk([&](gpu::GPUModuleOp m) { found = m; });
@@ -115,6 +133,36 @@ private:
   std::string dumpDir;
   std::string diagnostics;
   OwningOpRef<ModuleOp> module;
+  // Members rather than locals of run(): after a fatal error they belong to
+  // the quarantined compilation and are never destroyed.
+  std::unique_ptr<ScopedDiagnosticHandler> diagHandler;
+  std::unique_ptr<PassManager> toKernel, toLLVM;
+};
+
+/// Owns a Compilation; one that an LLVM fatal error interrupted is kept
+/// aside for the life of the process instead (its objects are never touched
+/// again, and stay reachable, so no leak is reported).
+class CompilationHandle {
+public:
+  CompilationHandle(const AttentionSpec &spec, const CompileOptions &opts)
+      : c(new Compilation(spec, opts)) {}
+  CompilationHandle(const CompilationHandle &) = delete;
+  CompilationHandle &operator=(const CompilationHandle &) = delete;
+  ~CompilationHandle() {
+    if (!c->quarantined) {
+      delete c;
+      return;
+    }
+    static std::mutex mutex;
+    static auto *kept = new std::vector<Compilation *>();
+    std::lock_guard<std::mutex> lock(mutex);
+    kept->push_back(c);
+  }
+  Compilation *operator->() const { return c; }
+  Compilation &operator*() const { return *c; }
+
+private:
+  Compilation *c;
 };
 
 std::string Compilation::run(Stage stage) {
@@ -124,13 +172,13 @@ std::string Compilation::run(Stage stage) {
   if (!computeLaunchShape(spec, shape, err))
     throw Error(ErrorKind::Unsupported, err);
 
-  ScopedDiagnosticHandler handler(&ctx, [&](Diagnostic &d) {
+  diagHandler = std::make_unique<ScopedDiagnosticHandler>(&ctx, [this](Diagnostic &d) {
     llvm::raw_string_ostream os(diagnostics);
     os << d.getLocation() << ": " << d << "\n";
     return success();
   });
 
-  module = buildAttnModule(ctx, spec);
+  guarded("building the attn module", [&] { module = buildAttnModule(ctx, spec); });
   if (!module)
     fail("building the attn module failed");
   std::string text = print(*module);
@@ -138,18 +186,22 @@ std::string Compilation::run(Stage stage) {
   if (stage == Stage::Attn)
     return text;
 
-  PassManager toKernel(&ctx);
-  toKernel.addPass(createConvertAttnToKernel());
-  if (failed(toKernel.run(*module)))
+  toKernel = std::make_unique<PassManager>(&ctx);
+  toKernel->addPass(createConvertAttnToKernel());
+  LogicalResult ok = failure();
+  guarded("attnjit-convert-attn-to-kernel", [&] { ok = toKernel->run(*module); });
+  if (failed(ok))
     fail("attnjit-convert-attn-to-kernel failed");
   text = print(*module);
   dump("kernel.mlir", text);
   if (stage == Stage::Kernel)
     return text;
 
-  PassManager toLLVM(&ctx);
-  buildLowerKernelToLLVMPipeline(toLLVM);
-  if (failed(toLLVM.run(*module)))
+  toLLVM = std::make_unique<PassManager>(&ctx);
+  buildLowerKernelToLLVMPipeline(*toLLVM);
+  ok = failure();
+  guarded("attnjit-lower-kernel-to-llvm", [&] { ok = toLLVM->run(*module); });
+  if (failed(ok))
     fail("attnjit-lower-kernel-to-llvm failed");
   text = print(*module);
   dump("llvm.mlir", text);
@@ -191,15 +243,21 @@ std::string Compilation::run(Stage stage) {
 
 CompiledKernel compileAttention(const AttentionSpec &spec, const CompileOptions &opts) {
   auto start = std::chrono::steady_clock::now();
-  Compilation c(spec, opts);
+  CompilationHandle handle(spec, opts);
+  Compilation &c = *handle;
   CompiledKernel k;
   k.ptx = c.run(Stage::PTX);
   k.spec = c.spec;
-  // Today's recipes emit one kernel, named after the spec, that covers one
-  // tile of rows (query rows; merge: token rows) of one head per CTA, with the
-  // signature of the variant's ABI table.
-  k.plan = singleTileGridPlan(c.spec.kernelName(), c.shape.threads, c.shape.sharedMemBytes,
-                              c.shape.rowsPerCta, abiParamKinds(c.spec.variant, c.shape.tensorMaps));
+  // Today's recipes emit one kernel, named after the spec, with the signature
+  // of the variant's ABI table. It covers one tile of rows (query rows; merge:
+  // token rows) of one head per CTA, or, when persistent, walks such tiles.
+  std::vector<ParamKind> params = abiParamKinds(c.spec.variant, c.shape.tensorMaps);
+  k.plan = c.shape.ctasPerSm > 0
+               ? singlePersistentPlan(c.spec.kernelName(), c.shape.threads,
+                                      c.shape.sharedMemBytes, c.shape.rowsPerCta,
+                                      c.shape.ctasPerSm, std::move(params))
+               : singleTileGridPlan(c.spec.kernelName(), c.shape.threads,
+                                    c.shape.sharedMemBytes, c.shape.rowsPerCta, std::move(params));
   k.cubin = std::move(c.cubin);
   k.abiVersion = abiVersion(c.spec.variant);
   k.registers = c.ptxas.registers;
@@ -216,8 +274,8 @@ std::string compileToStage(const AttentionSpec &spec, Stage stage, const Compile
   CompileOptions o = opts;
   if (stage != Stage::Cubin)
     o.produceCubin = false;
-  Compilation c(spec, o);
-  return c.run(stage);
+  CompilationHandle c(spec, o);
+  return c->run(stage);
 }
 
 namespace {

@@ -98,9 +98,14 @@ void Sm90Instructions::wgmma(WgmmaOperand type, int n, Value descA, Value descB,
   assert(int(acc.size()) == n / 2 && "m64nN keeps N / 2 accumulators per thread");
   SmallVector<Type> fields(n / 2, accTy);
   auto structTy = LLVM::LLVMStructType::getLiteral(kb.ctx, fields);
+  // Without accumulation (scale-d 0) the accumulators in are not read: they
+  // stay poison. Zeros would be register moves that LLVM may place after the
+  // warpgroup's wgmma.fence, where ptxas serializes every wgmma of the kernel
+  // (C7513: "non wgmma instructions defining input registers").
   Value in = LLVM::PoisonOp::create(b, kb.loc, structTy);
-  for (int i = 0; i < n / 2; ++i)
-    in = LLVM::InsertValueOp::create(b, kb.loc, in, acc[i], i);
+  if (accumulate)
+    for (int i = 0; i < n / 2; ++i)
+      in = LLVM::InsertValueOp::create(b, kb.loc, in, acc[i], i);
   NVVM::WGMMATypes t = type == WgmmaOperand::F16    ? NVVM::WGMMATypes::f16
                        : type == WgmmaOperand::BF16 ? NVVM::WGMMATypes::bf16
                        : type == WgmmaOperand::S8   ? NVVM::WGMMATypes::s8
@@ -136,20 +141,21 @@ void Sm90Instructions::wgmmaRegA(WgmmaOperand type, int n, ArrayRef<Value> a, Va
     d += (i ? ", $" : "$") + std::to_string(i);
     constraints += "=f,";
   }
-  // scale-d is a predicate operand: always accumulate (callers start from zeros).
-  const int a0 = nAcc, desc = nAcc + 4, scaleD = nAcc + 5;
-  std::string asmStr = "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(scaleD) +
-                       ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n) +
+  // scale-d is a predicate operand: always accumulate (callers start from
+  // zeros). It is set from immediates, as NVVM's own wgmma does: a register
+  // operand would be a move that LLVM may place after the warpgroup's
+  // wgmma.fence, where ptxas serializes every wgmma of the kernel (C7513).
+  const int a0 = nAcc, desc = nAcc + 4;
+  std::string asmStr = "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n) +
                        "k16.f32." + (type == WgmmaOperand::F16 ? "f16.f16" : "bf16.bf16") +
                        " {" + d + "}, {$" + std::to_string(a0) + ", $" + std::to_string(a0 + 1) +
                        ", $" + std::to_string(a0 + 2) + ", $" + std::to_string(a0 + 3) + "}, $" +
                        std::to_string(desc) + ", p, 1, 1, " + (transB ? "1" : "0") + ";\n}";
-  constraints += "r,r,r,r,l,r";
+  constraints += "r,r,r,r,l";
   for (int i = 0; i < nAcc; ++i)
     constraints += "," + std::to_string(i);
   SmallVector<Value> operands(a.begin(), a.end());
   operands.push_back(descB);
-  operands.push_back(kb.ci32(1));
   operands.append(acc.begin(), acc.end());
   auto asmOp = LLVM::InlineAsmOp::create(b, kb.loc, structTy, operands, asmStr, constraints,
                                          /*has_side_effects=*/true, /*is_align_stack=*/false,

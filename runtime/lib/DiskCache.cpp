@@ -156,7 +156,7 @@ CacheKeyInputs CacheKeyInputs::forSpec(const AttentionSpec &spec, std::string_vi
   in.specCanonical = spec.canonical();
   in.arch = spec.arch;
   in.buildId = std::string(buildId);
-  in.abiVersion = kFlashAbiVersion;
+  in.abiVersion = attnjit::abiVersion(spec.variant);
   for (const std::string &name : codeAffectingEnvVars()) {
     const char *v = std::getenv(name.c_str());
     in.env.emplace_back(name, v ? v : "<unset>");
@@ -327,9 +327,10 @@ DiskCache::ReadStatus DiskCache::readEntryFile(const std::string &path, const st
     error = "built by '" + entry->buildId + "', expected '" + buildId_ + "'";
     return ReadStatus::Corrupt;
   }
-  if (entry->kernel.abiVersion != kFlashAbiVersion) {
+  // Each variant's table has its own version (LaunchPlan.h's abiVersion).
+  if (int want = abiVersion(spec.variant); entry->kernel.abiVersion != want) {
     error = "kernel ABI version " + std::to_string(entry->kernel.abiVersion) + ", expected " +
-            std::to_string(kFlashAbiVersion);
+            std::to_string(want);
     return ReadStatus::Corrupt;
   }
   if (std::string why = specMismatch(entry->kernel.spec, spec); !why.empty()) {

@@ -83,7 +83,7 @@ std::vector<CompiledKernel> compileAll(const std::vector<AttentionSpec> &specs,
     const bool sm90a = specs[i].arch == "sm_90a" && specs[i].variant == Variant::Flash;
     std::vector<AbiParam> abi = baseAbi;
     if (sm90a) {
-      abi.insert(abi.end(), std::begin(kFlashTmaParams), std::end(kFlashTmaParams));
+      abi.insert(abi.end(), std::begin(kFlashSm90Params), std::end(kFlashSm90Params));
       CHECK(k.ptx.find("wgmma.mma_async.sync.aligned.m64n") != std::string::npos);
     } else {
       CHECK(k.ptx.find("mma.sync.aligned.m16n8k16.row.col.f32") != std::string::npos);
@@ -91,11 +91,13 @@ std::vector<CompiledKernel> compileAll(const std::vector<AttentionSpec> &specs,
     CHECK(k.ptx.find("ex2.approx") != std::string::npos);
     CHECK(k.threadsPerBlock() > 0);
     CHECK(k.sharedMemBytes() > 0);
-    // The plan Compile.cpp fills: one tile-grid kernel over blockM query rows
-    // with the ABI table's signature.
+    // The plan Compile.cpp fills: one kernel over tiles of blockM query rows
+    // with the ABI table's signature: a tile grid, or (sm_90a flash) a
+    // persistent grid of one CTA per SM.
     REQUIRE(k.plan.validate().empty());
     REQUIRE(k.plan.kernels.size() == 1);
-    CHECK(k.plan.kernels[0].grid == GridPolicy::TileGrid);
+    CHECK(k.plan.kernels[0].grid == (sm90a ? GridPolicy::Persistent : GridPolicy::TileGrid));
+    CHECK(k.plan.kernels[0].ctasPerSm == (sm90a ? 1 : 0));
     CHECK(k.plan.kernels[0].blockRows == k.spec.config.blockM);
     CHECK(k.plan.kernels[0].cluster.isUnit());
     REQUIRE(k.plan.kernels[0].params.size() == abi.size());
@@ -267,7 +269,10 @@ TEST_CASE("bad specs are rejected with a message naming the field", "[compiler]"
   expectError(s, "so warps must be 12, got 8");
   s = {};
   s.config = {256, 64, 20, 2};
-  expectError(s, "block_m must be 64 or 128");
+  expectError(s, "block_m must be 64, 128 or 192");
+  s = {};
+  s.config = {192, 64, 12, 2};
+  expectError(s, "so warps must be 16, got 12");
   s = {};
   s.config = {128, 72, 12, 2};
   expectError(s, "block_n must be a multiple of 16");

@@ -35,6 +35,8 @@ struct LaunchShape {
   std::string recipe; ///< the recipe's name
   /// The kernel takes TMA tensor maps after its ABI table (abiParamKinds).
   bool tensorMaps = false;
+  /// > 0: persistent, this many CTAs per SM (RecipeLaunch::ctasPerSm).
+  int ctasPerSm = 0;
 };
 /// Fails (error set) when no recipe serves the spec or its config cannot be used.
 bool computeLaunchShape(const AttentionSpec &spec, LaunchShape &shape, std::string &error);

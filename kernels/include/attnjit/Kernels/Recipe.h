@@ -39,8 +39,11 @@ struct RecipeLaunch {
   /// rows (attention) or token rows (merge).
   int rowsPerCta = 0;
   /// The kernel's signature is its variant's ABI table followed by TMA tensor
-  /// maps (kFlashTmaParams), which the launcher encodes per call.
+  /// maps and the batch size (kFlashSm90Params), which the launcher fills per call.
   bool tensorMaps = false;
+  /// > 0: a persistent kernel (GridPolicy::Persistent) with this many CTAs per
+  /// SM, each walking tiles of rowsPerCta rows; 0: one CTA per tile.
+  int ctasPerSm = 0;
 };
 
 class KernelRecipe {
