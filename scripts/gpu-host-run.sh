@@ -9,7 +9,8 @@
 #     tests with the carried libattnjit_c.so, then scripts/overhead.py and
 #     attnjit-bench --overhead on a tiny shape)
 #   scripts/gpu-host-run.sh mha   (the layer against PyTorch's module on one state dict,
-#                                  then the layer and its GEMMs: attnjit-layer-bench, and
+#                                  then the layer, its parts and its GEMMs (GEMM_CONFIGS:
+#                                  the sm_90a tilings to sweep): attnjit-layer-bench, and
 #                                  PyTorch on the same shapes with scripts/peer-mha.py)
 #   scripts/gpu-host-run.sh sanitize [compute-sanitizer tool...]
 # sanitize: compute-sanitizer's memcheck, racecheck, synccheck and initcheck
@@ -58,11 +59,21 @@ if [ "$what" = mha ]; then
   # PyTorch's module and ours on one state dict (key names, layout, mask convention).
   { python3 "$root/scripts/peer-mha.py" export "$out/mha-export" &&
     attnjit-layer-bench check "$out/mha-export"; } 2>&1 | tee "$out/mha-check.log" || rc=1
-  # The GEMM with its default tiles, then other tilings for the config table.
-  { attnjit-layer-bench mha && attnjit-layer-bench gemm &&
-    for c in 128,64,4,3 64,128,4,4 128,128,8,3 256,128,8,3; do
-      echo "--gemm-config $c"; attnjit-layer-bench gemm --gemm-config $c
-    done; } 2>&1 | tee "$out/layer-bench.log" || rc=1
+  # The layer (with its parts timed alone) and the GEMM with the device's
+  # recipe and its default tiles, then other tilings for the config table:
+  # on sm_90a the wgmma recipe's, and the sm_80 recipe's (ATTNJIT_ARCH=sm_90)
+  # for comparison.
+  { attnjit-layer-bench mha --parts && attnjit-layer-bench gemm &&
+    if [ "$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1)" = 9.0 ]; then
+      for c in ${GEMM_CONFIGS:-128,64,12,6 128,192,12,3 128,256,12,3 64,128,8,6 64,256,8,4}; do
+        echo "--gemm-config $c"; attnjit-layer-bench gemm --gemm-config $c
+      done
+      echo "ATTNJIT_ARCH=sm_90 (the sm_80 recipe)"; ATTNJIT_ARCH=sm_90 attnjit-layer-bench gemm
+    else
+      for c in 128,64,4,3 64,128,4,4 128,128,8,3 256,128,8,3; do
+        echo "--gemm-config $c"; attnjit-layer-bench gemm --gemm-config $c
+      done
+    fi; } 2>&1 | tee "$out/layer-bench.log" || rc=1
   python3 "$root/scripts/peer-mha.py" all 2>&1 | tee "$out/peer-mha.log" || rc=1
 fi
 if [ "$what" = sanitize ]; then

@@ -70,7 +70,7 @@ def bench_mha():
     for e in (128, 256):
         for g in (100, 101):
             for nq in (g, 1):
-                for maskname in ("none", "keypad"):
+                for maskname in ("none", "keypad", "dense"):
                     torch.manual_seed(0)
                     m = MultiHeadFlashAttention(8, 128, e).cuda().to(torch.bfloat16).eval()
                     b = 512
@@ -82,6 +82,11 @@ def bench_mha():
                         bi = torch.arange(b, device="cuda")[:, None]
                         j = torch.arange(g, device="cuda")[None, :]
                         mask = (bi * 31 + j * 17) % 5 == 0
+                    elif maskname == "dense":  # [B, n_query, graph]
+                        bi = torch.arange(b, device="cuda")[:, None, None]
+                        i = torch.arange(nq, device="cuda")[None, :, None]
+                        j = torch.arange(g, device="cuda")[None, None, :]
+                        mask = (bi + i * 13 + j * 7) % 5 == 0
                     with torch.no_grad():
                         ms = median_ms(lambda: m(q, h, mask))
                     print(f"{f'{b},{g},{nq},{e},{maskname}':32s} {ms:10.4f}")

@@ -350,10 +350,9 @@ attnjit_status attnjit_sage_attention(const DLTensor *q, const DLTensor *k, cons
                                                    : "[batch, heads, seqlen, head_dim]",
                             t->str()));
     int headsDim = layout == Layout::BSHD ? 2 : 1;
-    // The SAGE_ATTN backend of the registry serves the call: the placeholder
-    // refuses it (Unsupported, "not built yet") until the Sage issue replaces
-    // it, after which this path runs its impl unchanged. One impl per call
-    // keeps this entry stateless; a cached impl is the Sage issue's choice.
+    // The SAGE_ATTN backend of the registry serves the call. One impl per
+    // call keeps this entry stateless (an impl holds no device state: the
+    // workspace is the runtime's, per stream).
     ImplParams params;
     params.numHeads = static_cast<int>(qv.size(headsDim));
     params.numKvHeads = static_cast<int>(kv.size(headsDim));
@@ -366,6 +365,39 @@ attnjit_status attnjit_sage_attention(const DLTensor *q, const DLTensor *k, cons
     std::unique_ptr<AttentionImpl> impl = backend->makeImpl(params);
     impl->forward(qv, kv, vv, *backend->makeMetadata(0), ov, toStream(stream));
   });
+}
+
+//===----------------------------------------------------------------------===//
+// Attention through one pointer
+//===----------------------------------------------------------------------===//
+
+} // extern "C"
+
+namespace {
+/// Checks a call struct before its entry reads it; OK or the failure.
+template <typename Call> attnjit_status checkCall(const Call *call, const char *function) {
+  return guarded([&] {
+    requireOut(call, function, "call");
+    if (call->struct_size < sizeof(Call))
+      invalid(fmt::format("{}: call->struct_size is {}, expected at least {} (set it to "
+                          "sizeof the struct)",
+                          function, call->struct_size, sizeof(Call)));
+  });
+}
+} // namespace
+
+extern "C" {
+
+attnjit_status attnjit_flash_attention_call(const attnjit_flash_call *call) {
+  if (attnjit_status s = checkCall(call, "attnjit_flash_attention_call"); s != ATTNJIT_OK)
+    return s;
+  return attnjit_flash_attention(call->q, call->k, call->v, call->out, call->opts, call->stream);
+}
+
+attnjit_status attnjit_sdpa_attention_call(const attnjit_sdpa_call *call) {
+  if (attnjit_status s = checkCall(call, "attnjit_sdpa_attention_call"); s != ATTNJIT_OK)
+    return s;
+  return attnjit_sdpa_attention(call->q, call->k, call->v, call->out, call->opts, call->stream);
 }
 
 //===----------------------------------------------------------------------===//

@@ -93,6 +93,17 @@ bool computeLaunchShape(const AttentionSpec &spec, LaunchShape &shape, std::stri
   shape.recipe = std::string(recipe->name());
   shape.tensorMaps = launch.tensorMaps;
   shape.ctasPerSm = launch.ctasPerSm;
+  shape.planKernels.clear();
+  for (const kernels::RecipeKernel &k : launch.kernels) {
+    KernelLaunchInfo info;
+    info.entryName = spec.kernelName() + k.entrySuffix;
+    info.threadsPerBlock = k.threads;
+    info.sharedMemBytes = k.sharedMemBytes;
+    info.grid = GridPolicy::TileGrid;
+    info.blockRows = k.rowsPerCta;
+    info.params = abiParamKinds(spec.variant);
+    shape.planKernels.push_back(std::move(info));
+  }
   return true;
 }
 

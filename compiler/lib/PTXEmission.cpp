@@ -345,13 +345,17 @@ bool runPtxas(const std::string &ptxasPath, const std::string &ptx, const std::s
   }
   std::ifstream f(cubinFile.c_str(), std::ios::binary);
   result.cubin.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  std::smatch m;
-  if (std::regex_search(result.log, m, std::regex("Used (\\d+) registers")))
-    result.registers = std::stoi(m[1]);
-  if (std::regex_search(result.log, m,
-                        std::regex("(\\d+) bytes spill stores, (\\d+) bytes spill loads"))) {
-    result.spillStores = std::stoi(m[1]);
-    result.spillLoads = std::stoi(m[2]);
+  // A module of several kernels (a Sage plan) reports each: the most
+  // registers of any, and the spill bytes of all.
+  std::regex used("Used (\\d+) registers");
+  for (auto it = std::sregex_iterator(result.log.begin(), result.log.end(), used);
+       it != std::sregex_iterator(); ++it)
+    result.registers = std::max(result.registers, std::stoi((*it)[1]));
+  std::regex spill("(\\d+) bytes spill stores, (\\d+) bytes spill loads");
+  for (auto it = std::sregex_iterator(result.log.begin(), result.log.end(), spill);
+       it != std::sregex_iterator(); ++it) {
+    result.spillStores = std::max(result.spillStores, 0) + std::stoi((*it)[1]);
+    result.spillLoads = std::max(result.spillLoads, 0) + std::stoi((*it)[2]);
   }
   return true;
 }

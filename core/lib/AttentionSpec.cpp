@@ -43,6 +43,32 @@ std::string_view toString(MaskKind m) {
   }
   return "?";
 }
+std::string_view toString(Granularity g) {
+  switch (g) {
+  case Granularity::PerBlock: return "per_block";
+  case Granularity::PerWarp: return "per_warp";
+  case Granularity::PerThread: return "per_thread";
+  }
+  return "?";
+}
+std::string_view toString(PvAccum a) {
+  switch (a) {
+  case PvAccum::Fp32: return "fp32";
+  case PvAccum::Fp32Fp32: return "fp32_fp32";
+  }
+  return "?";
+}
+std::optional<Granularity> parseGranularity(std::string_view s) {
+  for (Granularity g : {Granularity::PerBlock, Granularity::PerWarp, Granularity::PerThread})
+    if (toString(g) == s)
+      return g;
+  return std::nullopt;
+}
+std::optional<PvAccum> parsePvAccum(std::string_view s) {
+  if (s == "fp32") return PvAccum::Fp32;
+  if (s == "fp32_fp32" || s == "fp32+fp32") return PvAccum::Fp32Fp32;
+  return std::nullopt;
+}
 std::optional<Variant> parseVariant(std::string_view s) {
   if (s == "flash") return Variant::Flash;
   if (s == "sdpa") return Variant::Sdpa;
@@ -168,6 +194,15 @@ std::string AttentionSpec::validate() const {
                                                                        : "f16 or bf16");
   if (maskPerKey && (variant != Variant::Sdpa || maskKind == MaskKind::None))
     return "mask_per_key: only for an sdpa spec with a mask";
+  if (variant != Variant::Sage) {
+    AttentionSpec defaults;
+    if (granularity != defaults.granularity || smoothK != defaults.smoothK ||
+        pvAccum != defaults.pvAccum)
+      return fmt::format("granularity/smooth_k/pv_accum: only sage specs quantize; a {} spec "
+                         "keeps the defaults (per_thread, 1, fp32_fp32), got {}, {}, {}",
+                         toString(variant), toString(granularity), smoothK ? 1 : 0,
+                         toString(pvAccum));
+  }
   switch (variant) {
   case Variant::Flash:
     if (!isSupportedFlashHeadDim(headDim))
@@ -185,8 +220,9 @@ std::string AttentionSpec::validate() const {
       return fmt::format("head_dim: sdpa supports 1..256, got {}", headDim);
     break;
   case Variant::Sage:
-    if (headDim != 64 && headDim != 128)
-      return fmt::format("head_dim: sage supports 64 and 128, got {}", headDim);
+    if (!isSupportedFlashHeadDim(headDim))
+      return fmt::format("head_dim: sage supports 32, 64, 96, 128, 160, 192, 224, 256; got {}",
+                         headDim);
     if (dtype == DType::F32)
       return "dtype: sage supports f16 and bf16 inputs, got f32";
     if (maskKind != MaskKind::None)
@@ -230,6 +266,8 @@ namespace {
 void appendValue(std::string &out, Variant v) { out += toString(v); }
 void appendValue(std::string &out, DType v) { out += toString(v); }
 void appendValue(std::string &out, MaskKind v) { out += toString(v); }
+void appendValue(std::string &out, Granularity v) { out += toString(v); }
+void appendValue(std::string &out, PvAccum v) { out += toString(v); }
 void appendValue(std::string &out, bool v) { out += v ? '1' : '0'; }
 void appendValue(std::string &out, int v) { out += std::to_string(v); }
 void appendValue(std::string &out, const std::string &v) { out += v; }
@@ -265,6 +303,10 @@ template <class T> bool assignParsed(std::optional<T> parsed, T &dst) {
 bool parseValue(std::string_view s, Variant &dst) { return assignParsed(parseVariant(s), dst); }
 bool parseValue(std::string_view s, DType &dst) { return assignParsed(parseDType(s), dst); }
 bool parseValue(std::string_view s, MaskKind &dst) { return assignParsed(parseMaskKind(s), dst); }
+bool parseValue(std::string_view s, Granularity &dst) {
+  return assignParsed(parseGranularity(s), dst);
+}
+bool parseValue(std::string_view s, PvAccum &dst) { return assignParsed(parsePvAccum(s), dst); }
 bool parseValue(std::string_view s, int &dst) { return parseInt(s, dst); }
 bool parseValue(std::string_view s, bool &dst) {
   if (s == "1" || s == "true") { dst = true; return true; }
@@ -316,6 +358,13 @@ std::string AttentionSpec::kernelName() const {
     name += fmt::format("_mask{}{}", toString(maskKind), maskPerKey ? "_perkey" : "");
   if (dropout)
     name += "_dropout";
+  // Sage's defaults (per_thread, smooth_k, fp32_fp32) add nothing.
+  if (granularity != Granularity::PerThread)
+    name += granularity == Granularity::PerBlock ? "_perblock" : "_perwarp";
+  if (!smoothK)
+    name += "_nosmoothk";
+  if (pvAccum == PvAccum::Fp32)
+    name += "_pvfp32";
   return name + "_" + a;
 }
 

@@ -113,8 +113,9 @@ LogicalResult verifyHeadDim(Operation *op, const AttentionOperands &ops) {
                                << headDim;
     break;
   case Variant::Sage:
-    if (headDim != 64 && headDim != 128)
-      return op->emitOpError() << "head_dim must be 64 or 128 for attn.sage, got "
+    if (headDim < 32 || headDim > 256 || headDim % 32 != 0)
+      return op->emitOpError() << "head_dim must be one of 32, 64, 96, 128, 160, 192, "
+                                  "224, 256 for attn.sage, got "
                                << headDim;
     break;
   }

@@ -25,7 +25,7 @@ namespace {
 // Every spec field is carried by the op built below and read back by
 // specFromOp; tests/unit/SpecFieldListTest.cpp round-trips each field. Adding a
 // field to AttentionSpec::forEachField means adding it here too.
-static_assert(AttentionSpec::kNumFields == 13,
+static_assert(AttentionSpec::kNumFields == 16,
               "a new AttentionSpec field must be carried by the attn op: update "
               "buildAttnModule and specFromOp, then this count");
 
@@ -162,6 +162,14 @@ FailureOr<AttentionSpec> specFromOp(Operation *op) {
           })
           .Case([&](attn::SageOp sage) {
             spec.variant = Variant::Sage;
+            switch (sage.getGranularity()) {
+            case attn::Granularity::per_block: spec.granularity = Granularity::PerBlock; break;
+            case attn::Granularity::per_warp: spec.granularity = Granularity::PerWarp; break;
+            case attn::Granularity::per_thread: spec.granularity = Granularity::PerThread; break;
+            }
+            spec.smoothK = sage.getSmoothK();
+            spec.pvAccum = sage.getPvAccum() == attn::PVAccum::fp32 ? PvAccum::Fp32
+                                                                     : PvAccum::Fp32Fp32;
             return readCommon(sage, spec);
           })
           .Case([&](attn::LseMergeOp merge) { return readMerge(merge, spec); })
@@ -254,6 +262,16 @@ OwningOpRef<ModuleOp> buildAttnModule(MLIRContext &ctx, const AttentionSpec &spe
                    << ", dropout=" << (spec.dropout ? 1 : 0);
     return nullptr;
   }
+  if (spec.variant != Variant::Sage) {
+    AttentionSpec defaults;
+    if (spec.granularity != defaults.granularity || spec.smoothK != defaults.smoothK ||
+        spec.pvAccum != defaults.pvAccum) {
+      emitError(loc) << "invalid attention spec: granularity, smooth_k and pv_accum need "
+                        "variant sage, got "
+                     << StringRef(toString(spec.variant));
+      return nullptr;
+    }
+  }
   const KernelConfig &config = spec.config;
   bool anyConfig = config.blockM || config.blockN || config.numWarps || config.stages;
   if (anyConfig && !config.isComplete()) {
@@ -318,11 +336,19 @@ OwningOpRef<ModuleOp> buildAttnModule(MLIRContext &ctx, const AttentionSpec &spe
                          dynamicHeads, dynamicHeads, attn::Layout::bshd, spec.dropout,
                          configAttr, spec.maskKind == MaskKind::BoolHides);
     break;
-  case Variant::Sage:
+  case Variant::Sage: {
+    attn::Granularity granularity = spec.granularity == Granularity::PerBlock
+                                        ? attn::Granularity::per_block
+                                    : spec.granularity == Granularity::PerWarp
+                                        ? attn::Granularity::per_warp
+                                        : attn::Granularity::per_thread;
     attn::SageOp::create(builder, loc, q, k, v, out, lse, spec.causal, noScale, dynamicHeads,
-                         dynamicHeads, attn::Layout::bshd, attn::Granularity::per_thread,
-                         /*smooth_k=*/true, attn::PVAccum::fp32_fp32, configAttr);
+                         dynamicHeads, attn::Layout::bshd, granularity, spec.smoothK,
+                         spec.pvAccum == PvAccum::Fp32 ? attn::PVAccum::fp32
+                                                       : attn::PVAccum::fp32_fp32,
+                         configAttr);
     break;
+  }
   case Variant::Merge:
   case Variant::Gemm:
     break; // built by buildMergeModule / buildGemmModule above

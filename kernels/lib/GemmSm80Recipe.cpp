@@ -26,6 +26,8 @@
 #include "attnjit/Kernels/Sm80Instructions.h"
 #include "attnjit/Core/GemmKernelABI.h"
 
+#include "GemmEmitterBase.h"
+
 #include <fmt/format.h>
 
 #include <cassert>
@@ -132,69 +134,13 @@ KernelConfig gemmSm80Config(const AttentionSpec &spec) {
 }
 
 //===----------------------------------------------------------------------===//
-// Shared by both emitters
-//===----------------------------------------------------------------------===//
-
-class GemmEmitterBase : public KernelBuilder {
-public:
-  GemmEmitterBase(OpBuilder &b, Location loc, const AttentionSpec &spec, const GemmGeometry &g)
-      : KernelBuilder(b, loc), spec(spec), g(g) {
-    elt = spec.dtype == DType::F16    ? Type(b.getF16Type())
-          : spec.dtype == DType::BF16 ? Type(b.getBF16Type())
-                                      : Type(f32);
-    eltBytes = dtypeSize(spec.dtype);
-  }
-
-protected:
-  Value arg(const char *name) { return fn.arg(name); }
-  /// Address of element (row, col) of a row-major operand.
-  Value elemPtr(const char *base, Value row, Value col, const char *rowStride) {
-    Value off = arith::AddIOp::create(b, loc, mul(ext64(row), arg(rowStride)), ext64(col));
-    return gepG(arg(base), mul(off, ci64(eltBytes)));
-  }
-  /// bias[col] as fp32 when has_bias is set and col < N, else 0 (nothing read).
-  Value loadBias(Value col) {
-    Value use = arith::AndIOp::create(b, loc, cmpi(arith::CmpIPredicate::ne, arg("has_bias"), ci32(0)),
-                                      cmpi(arith::CmpIPredicate::slt, col, arg("n")));
-    auto ifOp = scf::IfOp::create(b, loc, TypeRange{f32}, use, /*withElse=*/true);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifOp.thenBlock());
-      Value v = LLVM::LoadOp::create(b, loc, elt, gepG(arg("bias"), mul(ext64(col), ci64(eltBytes))),
-                                     eltBytes);
-      if (elt != f32)
-        v = arith::ExtFOp::create(b, loc, f32, v);
-      scf::YieldOp::create(b, loc, v);
-      b.setInsertionPointToStart(ifOp.elseBlock());
-      scf::YieldOp::create(b, loc, cf32(0.0));
-    }
-    return ifOp.getResult(0);
-  }
-  /// Stores y[row, col] = v when row < M and col < N.
-  void storeGuarded(Value row, Value col, Value v) {
-    Value ok = arith::AndIOp::create(b, loc, cmpi(arith::CmpIPredicate::slt, row, arg("m")),
-                                     cmpi(arith::CmpIPredicate::slt, col, arg("n")));
-    ifThen(ok, [&] {
-      Value x = elt == f32 ? v : arith::TruncFOp::create(b, loc, elt, v).getResult();
-      LLVM::StoreOp::create(b, loc, x, elemPtr("y", row, col, "y_row_stride"), eltBytes);
-    });
-  }
-
-  const AttentionSpec &spec;
-  const GemmGeometry &g;
-  KernelFunction fn;
-  Type elt;
-  int eltBytes = 2;
-};
-
-//===----------------------------------------------------------------------===//
 // f16/bf16: cp.async ring, ldmatrix, mma.sync
 //===----------------------------------------------------------------------===//
 
 class GemmSm80Emitter : public GemmEmitterBase {
 public:
   GemmSm80Emitter(OpBuilder &b, Location loc, const AttentionSpec &spec, const GemmGeometry &g)
-      : GemmEmitterBase(b, loc, spec, g), sm80(*this), layout(*this, kChunksPerRow) {}
+      : GemmEmitterBase(b, loc, spec), g(g), sm80(*this), layout(*this, kChunksPerRow) {}
 
   void emit(gpu::GPUModuleOp module);
 
@@ -230,6 +176,7 @@ private:
     return spec.dtype == DType::F16 ? MmaOperand::F16 : MmaOperand::BF16;
   }
 
+  const GemmGeometry &g;
   Sm80Instructions sm80;
   SwizzledTileLayout layout;
   Value tid, lane, numK;
@@ -364,7 +311,8 @@ void GemmSm80Emitter::emit(gpu::GPUModuleOp module) {
 
 class GemmF32Emitter : public GemmEmitterBase {
 public:
-  using GemmEmitterBase::GemmEmitterBase;
+  GemmF32Emitter(OpBuilder &b, Location loc, const AttentionSpec &spec, const GemmGeometry &g)
+      : GemmEmitterBase(b, loc, spec), g(g) {}
 
   void emit(gpu::GPUModuleOp module) {
     constexpr int T = kF32ThreadTile;
@@ -425,6 +373,9 @@ public:
     }
     gpu::ReturnOp::create(b, loc);
   }
+
+private:
+  const GemmGeometry &g;
 };
 
 //===----------------------------------------------------------------------===//

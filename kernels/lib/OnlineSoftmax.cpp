@@ -35,7 +35,7 @@ Value OnlineSoftmax::rescaleVote(ArrayRef<Value> blockMax, ArrayRef<Value> rowMa
   for (int r = 0; r < sf.rows(); ++r) {
     Value grow = kb.fma(blockMax[r], scale, kb.fneg(kb.fmul(rowMax[r], scale)));
     // NaN (both -inf) compares false: an empty row never forces a rescale.
-    Value g = kb.cmpf(arith::CmpFPredicate::OGT, grow, kb.cf32(kRescaleSlack));
+    Value g = kb.cmpf(arith::CmpFPredicate::OGT, grow, kb.cf32(slack));
     anyGrow = anyGrow ? arith::OrIOp::create(kb.b, kb.loc, anyGrow, g).getResult() : g;
   }
   return kb.voteAny(anyGrow);

@@ -31,7 +31,7 @@ const KernelRecipe *selectRecipe(const AttentionSpec &spec, std::string *why,
     if (!r->servesVariant(spec.variant))
       continue;
     considered.emplace_back(r->name());
-    if (!r->servesArch(spec.arch))
+    if (!r->servesArch(spec.arch) || !r->servesDtype(spec.dtype))
       continue;
     serving.emplace_back(r->name());
     if (!best || r->minCapability() > best->minCapability())
@@ -41,8 +41,9 @@ const KernelRecipe *selectRecipe(const AttentionSpec &spec, std::string *why,
     if (why)
       *why = considered.empty()
                  ? fmt::format("variant: no kernel recipe emits {} kernels", toString(spec.variant))
-                 : fmt::format("arch: no {} recipe targets {} (recipes: {})",
-                               toString(spec.variant), spec.arch, fmt::join(considered, ", "));
+                 : fmt::format("arch: no {} recipe targets {} with {} (recipes: {})",
+                               toString(spec.variant), spec.arch, toString(spec.dtype),
+                               fmt::join(considered, ", "));
     return nullptr;
   }
   if (skipped)

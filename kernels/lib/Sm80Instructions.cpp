@@ -95,4 +95,34 @@ Value Sm80Instructions::pack2(Type elt, Value lo, Value hi) {
   return LLVM::BitcastOp::create(kb.b, kb.loc, kb.i32, t);
 }
 
+Value Sm80Instructions::cvtE4m3x2(Value lo, Value hi) {
+  // The intrinsic's first operand lands in the high byte (PTX's cvt order).
+  return LLVM::CallIntrinsicOp::create(kb.b, kb.loc, kb.i16,
+                                       kb.b.getStringAttr("llvm.nvvm.ff.to.e4m3x2.rn"),
+                                       ValueRange{hi, lo})
+      .getResult(0);
+}
+
+Value Sm80Instructions::packE4m3x4(Value x0, Value x1, Value x2, Value x3) {
+  return packI16x2(cvtE4m3x2(x0, x1), cvtE4m3x2(x2, x3));
+}
+
+Value Sm80Instructions::packI16x2(Value lo, Value hi) {
+  Value l = arith::ExtUIOp::create(kb.b, kb.loc, kb.i32, lo);
+  Value h = arith::ExtUIOp::create(kb.b, kb.loc, kb.i32, hi);
+  h = arith::ShLIOp::create(kb.b, kb.loc, h, kb.ci32(16));
+  return arith::OrIOp::create(kb.b, kb.loc, l, h);
+}
+
+std::pair<Value, Value> Sm80Instructions::e4m3x2ToF32(Value packed) {
+  auto v2f16 = VectorType::get({2}, kb.b.getF16Type());
+  Value h = LLVM::CallIntrinsicOp::create(kb.b, kb.loc, v2f16,
+                                          kb.b.getStringAttr("llvm.nvvm.e4m3x2.to.f16x2.rn"),
+                                          ValueRange{packed})
+                .getResult(0);
+  Value f = arith::ExtFOp::create(kb.b, kb.loc, VectorType::get({2}, kb.f32), h);
+  return {LLVM::ExtractElementOp::create(kb.b, kb.loc, f, kb.ci32(0)),
+          LLVM::ExtractElementOp::create(kb.b, kb.loc, f, kb.ci32(1))};
+}
+
 } // namespace attnjit::kernels

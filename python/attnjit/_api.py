@@ -3,7 +3,9 @@ bundles, and the attention entries over plain tensor descriptions.
 
 Tensors cross into C as DLTensors written into per-thread slots that are
 allocated once (``_Slots``), so a call builds no ctypes objects. The torch
-functions (``_torch.py``) fill the same slots from torch tensors.
+functions (``_torch.py``) fill the same slots from torch tensors; their common
+case (rank-4 GPU tensors) writes a whole fast call with one struct.pack_into
+and passes the C API one pointer.
 """
 
 from __future__ import annotations
@@ -193,32 +195,57 @@ class TensorDesc:
         self.device = dev
 
 
-# One per-thread block of memory holds every DLTensor the calls pass:
-#   [0, 192)     q, k, v, out (DLTensors 0..3)
-#   [192, 448)   rank-4 shapes and strides of q, k, v, out (the torch fast path)
-#   [448, 496)   mask (DLTensor 4)
-#   [496, 1136)  rank <= 8 shapes and strides of the five (the general path)
+# One per-thread block of memory holds everything the calls pass:
+#   [0, 192)      q, k, v, out (DLTensors 0..3; the general path)
+#   [192, 240)    mask (DLTensor 4)
+#   [240, 880)    rank <= 8 shapes and strides of the five (the general path)
+#   [880, 1456)   the flash fast call (FastCall below)
+#   [1456, 2056)  the SDPA fast call
+# A fast call is an attnjit_*_call struct followed by what it points at, in
+# the order one struct.pack_into (_torch.py) rewrites them: the call's stream,
+# the DLTensors of q, k, v and out, their rank-4 shapes and strides, then the
+# options struct up to its kernel config (never written: zeros, the compiler
+# chooses).
 _DLTENSOR_BYTES = 48
-FAST_SHAPES = 4 * _DLTENSOR_BYTES
-_MASK_AT = FAST_SHAPES + 4 * 64
+_MASK_AT = 4 * _DLTENSOR_BYTES
 _GENERAL_SHAPES = _MASK_AT + _DLTENSOR_BYTES
-_SLOT_BYTES = _GENERAL_SHAPES + 5 * 2 * 8 * _capi.MAX_RANK
+_CALL_BYTES = ctypes.sizeof(_capi.FlashCall)
+assert _CALL_BYTES == ctypes.sizeof(_capi.SdpaCall) == 56
+assert _capi.FlashCall.stream.offset == _CALL_BYTES - 8
+
+
+class FastCall:
+    """Offsets (from the block's start) of one fast call's parts."""
+
+    def __init__(self, at: int, options_cls):
+        self.at = at                                     # the attnjit_*_call struct
+        self.pack_at = at + _CALL_BYTES - 8              # its stream: the packed range starts here
+        self.tensors = at + _CALL_BYTES                  # DLTensors q, k, v, out
+        self.shapes = self.tensors + 4 * _DLTENSOR_BYTES  # shape[4], strides[4] of each
+        self.options = self.shapes + 4 * 64
+        self.end = self.options + ctypes.sizeof(options_cls)
+
+
+FLASH_FAST = FastCall(_GENERAL_SHAPES + 5 * 2 * 8 * _capi.MAX_RANK, _capi.FlashOptions)
+SDPA_FAST = FastCall(FLASH_FAST.end, _capi.SdpaOptions)
+_SLOT_BYTES = SDPA_FAST.end
 
 
 class _Slots(threading.local):
     """This thread's DLTensors (q, k, v, out, mask), their shape and stride
-    arrays, and one options struct per entry, made once per thread."""
+    arrays, one options struct per entry and the two fast calls, made once
+    per thread."""
 
     def __init__(self):
         self.raw = ctypes.create_string_buffer(_SLOT_BYTES)
-        self.base = ctypes.addressof(self.raw)
+        self.base = base = ctypes.addressof(self.raw)
         at = [0, 48, 96, 144, _MASK_AT]
         self.tensors = [_capi.DLTensor.from_buffer(self.raw, a) for a in at]
         rank8 = ctypes.c_int64 * _capi.MAX_RANK
         self.shapes = [rank8.from_buffer(self.raw, _GENERAL_SHAPES + i * 128) for i in range(5)]
         self.strides = [rank8.from_buffer(self.raw, _GENERAL_SHAPES + i * 128 + 64)
                         for i in range(5)]
-        self.addrs = [self.base + a for a in at]
+        self.addrs = [base + a for a in at]
         self.qkvo = tuple(self.addrs[:4])
         self.flash = _capi.init_struct(_capi.FlashOptions, lib.attnjit_flash_options_init)
         self.sdpa = _capi.init_struct(_capi.SdpaOptions, lib.attnjit_sdpa_options_init)
@@ -226,6 +253,26 @@ class _Slots(threading.local):
         self.flash_addr = ctypes.addressof(self.flash)
         self.sdpa_addr = ctypes.addressof(self.sdpa)
         self.sage_addr = ctypes.addressof(self.sage)
+        # The fast calls: the call structs point at their DLTensors and
+        # options once; per call only their contents change.
+        self.flash_call, self.flash_ptrs = self._fast_call(
+            FLASH_FAST, _capi.FlashCall, _capi.FlashOptions, lib.attnjit_flash_options_init)
+        self.sdpa_call, self.sdpa_ptrs = self._fast_call(
+            SDPA_FAST, _capi.SdpaCall, _capi.SdpaOptions, lib.attnjit_sdpa_options_init)
+
+    def _fast_call(self, f: FastCall, call_cls, options_cls, init_fn):
+        base = self.base
+        options = options_cls.from_buffer(self.raw, f.options)
+        init_fn(base + f.options)
+        call = call_cls.from_buffer(self.raw, f.at)
+        call.struct_size = ctypes.sizeof(call_cls)
+        call.q, call.k, call.v, call.out = (base + f.tensors + i * _DLTENSOR_BYTES
+                                            for i in range(4))
+        call.opts = base + f.options
+        assert options.struct_size == ctypes.sizeof(options_cls)
+        # Each DLTensor's shape and strides pointers, as the pack writes them.
+        ptrs = tuple(base + f.shapes + i * 32 for i in range(8))
+        return base + f.at, ptrs
 
     def general(self, i):
         """DLTensor i pointing at its rank <= 8 shape and stride arrays."""

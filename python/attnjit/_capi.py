@@ -19,6 +19,9 @@ from ._errors import raise_status
 # attnjit_status
 OK = 0
 
+# The ATTNJIT_C_API_VERSION this binding mirrors (2: the *_call entries).
+C_API_VERSION = 2
+
 # DLDeviceType / DLDataTypeCode values used here (dlpack/dlpack.h).
 DL_CPU = 1
 DL_CUDA = 2
@@ -100,6 +103,22 @@ class SageOptions(ctypes.Structure):
     ]
 
 
+class FlashCall(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("q", ctypes.c_void_p),
+        ("k", ctypes.c_void_p),
+        ("v", ctypes.c_void_p),
+        ("out", ctypes.c_void_p),
+        ("opts", ctypes.c_void_p),
+        ("stream", ctypes.c_void_p),
+    ]
+
+
+class SdpaCall(ctypes.Structure):
+    _fields_ = FlashCall._fields_
+
+
 class DeviceInfo(ctypes.Structure):
     _fields_ = [
         ("struct_size", ctypes.c_uint32),
@@ -163,6 +182,8 @@ _PROTOTYPES = [
     ("attnjit_flash_attention", _S, [_P, _P, _P, _P, _P, _P]),
     ("attnjit_sdpa_options_init", None, [_P]),
     ("attnjit_sdpa_attention", _S, [_P, _P, _P, _P, _P, _P]),
+    ("attnjit_flash_attention_call", _S, [_P]),
+    ("attnjit_sdpa_attention_call", _S, [_P]),
     ("attnjit_sage_options_init", None, [_P]),
     ("attnjit_sage_attention", _S, [_P, _P, _P, _P, _P, _P]),
     ("attnjit_backend_count", _S, [_P]),
@@ -208,6 +229,10 @@ def _load():
 
 
 lib = _load()
+# Before the prototypes: an older library lacks some of the functions below.
+if lib.attnjit_c_api_version() < C_API_VERSION:
+    raise ImportError("attnjit: libattnjit_c.so reports C API version "
+                      f"{lib.attnjit_c_api_version()}, this package needs {C_API_VERSION}")
 for _name, _res, _args in _PROTOTYPES:
     _fn = getattr(lib, _name)
     _fn.restype = _res
@@ -235,9 +260,6 @@ def init_struct(cls, init_fn):
 
 
 def check_layouts() -> None:
-    if lib.attnjit_c_api_version() < 1:
-        raise ImportError("attnjit: libattnjit_c.so reports C API version "
-                          f"{lib.attnjit_c_api_version()}, this package needs 1")
     if ctypes.sizeof(DLTensor) != 48:
         raise ImportError("attnjit: unexpected DLTensor size")
     for cls, fn in ((FlashOptions, lib.attnjit_flash_options_init),

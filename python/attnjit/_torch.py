@@ -13,14 +13,15 @@ No `from __future__ import annotations` here: torch.library infers the op
 schemas from the annotations, which must be real types.
 """
 
+import ctypes
 import struct
 from typing import Optional
 
 import torch
 
-from . import _capi
-from ._api import (FAST_SHAPES, MASK, OUT, Q, K, V, backend_info, launch_flash, launch_sage,
-                   launch_sdpa, slots)
+from . import _api, _capi
+from ._api import MASK, OUT, Q, K, V, backend_info, launch_flash, launch_sage, launch_sdpa, slots
+from ._capi import check
 from ._errors import UnsupportedError, invalid
 
 try:
@@ -50,12 +51,151 @@ _FLASH_DTYPES = frozenset((torch.float16, torch.bfloat16))
 
 _NAMES = ("q", "k", "v", "out", "mask")
 
-# The fast path writes q, k, v and out (rank 4, on a GPU) into the slot block
-# with one struct.pack_into: per DLTensor data, device (type | id << 32),
-# ndim | code << 32 | bits << 40 | lanes << 48, shape and strides pointers,
-# byte_offset; then the four shapes and strides.
-_PACK4 = struct.Struct("<" + "QqQQQQ" * 4 + "q" * 32)
+#===----------------------------------------------------------------------===#
+# The fast calls: rank-4 GPU tensors in one pack and one C call
+#===----------------------------------------------------------------------===#
+
+# What one struct.pack_into writes over a fast call (see _api.FastCall): the
+# call's stream; per DLTensor of q, k, v and out its data pointer, device
+# (type | id << 32), ndim | code << 32 | bits << 40 | lanes << 48, shape and
+# strides pointers, byte_offset; the four shapes and strides; the options up
+# to their kernel config. Each piece is an ordinary Python int or float, and
+# the C API checks every field as it does for any caller.
+_FAST_TENSORS = "<Q" + "QQQQQQ" * 4 + "q" * 32
+_FLASH_PACK = struct.Struct(_FAST_TENSORS + "Iiiif4xQ")
+_SDPA_PACK = struct.Struct(_FAST_TENSORS + "Iiiif4xQf4xQQ")
+assert _FLASH_PACK.size == (_api.FLASH_FAST.options + _capi.FlashOptions.config.offset
+                            - _api.FLASH_FAST.pack_at)
+assert _SDPA_PACK.size == (_api.SDPA_FAST.options + _capi.SdpaOptions.config.offset
+                           - _api.SDPA_FAST.pack_at)
+_FLASH_PACK_AT = _api.FLASH_FAST.pack_at
+_SDPA_PACK_AT = _api.SDPA_FAST.pack_at
+_FLASH_OPTS_SIZE = ctypes.sizeof(_capi.FlashOptions)
+_SDPA_OPTS_SIZE = ctypes.sizeof(_capi.SdpaOptions)
+_flash_call = _capi.lib.attnjit_flash_attention_call
+_sdpa_call = _capi.lib.attnjit_sdpa_attention_call
+
 _NDIM4_DTYPE = {dt: 4 | code << 32 | bits << 40 | 1 << 48 for dt, (code, bits) in _DLPACK.items()}
+_FLASH_NDIM4 = {dt: w for dt, w in _NDIM4_DTYPE.items() if dt in _FLASH_DTYPES}
+_ROW_MAJOR = (0, 0, 0, 0)  # an output made for the call: NULL strides (row-major)
+_LAYOUT_BSHD = _capi.LAYOUT_BSHD
+
+
+def _out_desc(out, qs, ptrs):
+    """A caller's out as (shape, strides, device, dtype word, strides pointer)
+    for a fast call; None when it is not a rank-4 GPU tensor. (An output made
+    for the call, own_out, is _empty_like(q): row-major with q's shape, dtype
+    and device, so none of that is asked of torch.)"""
+    os_ = out.shape
+    od = out.get_device()
+    if len(os_) != 4 or od < 0:
+        return None
+    return os_, out.stride(), od, _NDIM4_DTYPE[out.dtype], ptrs[7]
+
+
+def _flash_fast(q, k, v, out, own_out, scale, causal, lse_ptr):
+    """Flash attention in one pack and one C call when q, k, v and out are
+    rank-4 GPU tensors and q is f16/bf16 with a flash head size; False, with
+    nothing done, for anything else (the general path then describes the
+    call and the C API names what is wrong, or routes it to SDPA)."""
+    try:
+        qs, ks, vs = q.shape, k.shape, v.shape
+        if len(qs) != 4 or len(ks) != 4 or len(vs) != 4 or qs[3] not in _FLASH_HEADS:
+            return False
+        word = _FLASH_NDIM4[q.dtype]
+        qd, kd, vd = q.get_device(), k.get_device(), v.get_device()
+        if qd < 0 or kd < 0 or vd < 0:
+            return False
+        s = slots
+        ptrs = s.flash_ptrs
+        if own_out:
+            os_, ostr, od, oword, ost = qs, _ROW_MAJOR, qd, word, 0
+        else:
+            o = _out_desc(out, qs, ptrs)
+            if o is None:
+                return False
+            os_, ostr, od, oword, ost = o
+        p0, p1, p2, p3, p4, p5, p6, _ = ptrs
+        # causal goes as is: 'i' takes a bool or an int (C reads nonzero as
+        # True); anything else fails the pack and the general path decides.
+        _FLASH_PACK.pack_into(
+            s.raw, _FLASH_PACK_AT, _stream(qd),
+            q.data_ptr(), 2 | qd << 32, word, p0, p1, 0,
+            k.data_ptr(), 2 | kd << 32, _NDIM4_DTYPE[k.dtype], p2, p3, 0,
+            v.data_ptr(), 2 | vd << 32, _NDIM4_DTYPE[v.dtype], p4, p5, 0,
+            out.data_ptr(), 2 | od << 32, oword, p6, ost, 0,
+            *qs, *q.stride(), *ks, *k.stride(), *vs, *v.stride(), *os_, *ostr,
+            _FLASH_OPTS_SIZE, _LAYOUT_BSHD, causal, scale is not None,
+            0.0 if scale is None else scale, lse_ptr)
+    except (AttributeError, KeyError, TypeError, struct.error):
+        return False
+    status = _flash_call(s.flash_call)
+    if status:
+        check(status)
+    return True
+
+
+def _sdpa_checks(qs, ks, attn_mask, is_causal, enable_gqa):
+    """scaled_dot_product_attention's own rules (PyTorch's), before attnjit's."""
+    if not enable_gqa and len(qs) == 4 and len(ks) == 4 and ks[1] != qs[1]:
+        invalid(f"key.shape[1] (num_kv_heads): expected {qs[1]} (query's num_heads), "
+                f"got {ks[1]}; pass enable_gqa=True for grouped query attention")
+    if is_causal and attn_mask is not None:
+        invalid("attn_mask: must be None when is_causal=True (as in PyTorch)")
+
+
+def _sdpa_fast(q, k, v, out, own_out, layout, mask, dropout_p, causal, scale, torch_rules,
+               enable_gqa=False):
+    """The SDPA kernels in one pack and one C call when q, k, v and out are
+    rank-4 GPU tensors of DLPack dtypes (the mask, if any, goes in its own
+    DLTensor); False, with nothing done, for anything else. torch_rules:
+    apply _sdpa_checks first (scaled_dot_product_attention)."""
+    try:
+        qs, ks, vs = q.shape, k.shape, v.shape
+        if len(qs) != 4 or len(ks) != 4 or len(vs) != 4:
+            return False
+        word = _NDIM4_DTYPE[q.dtype]
+        kword, vword = _NDIM4_DTYPE[k.dtype], _NDIM4_DTYPE[v.dtype]
+        qd, kd, vd = q.get_device(), k.get_device(), v.get_device()
+        if qd < 0 or kd < 0 or vd < 0:
+            return False
+        s = slots
+        ptrs = s.sdpa_ptrs
+        if own_out:
+            os_, ostr, od, oword, ost = qs, _ROW_MAJOR, qd, word, 0
+        else:
+            o = _out_desc(out, qs, ptrs)
+            if o is None:
+                return False
+            os_, ostr, od, oword, ost = o
+    except (AttributeError, KeyError, TypeError):
+        return False
+    if torch_rules:
+        _sdpa_checks(qs, ks, mask, causal, enable_gqa)
+    mask_addr = 0 if mask is None else _fill_mask(s, mask)
+    seed = _dropout_seed() if dropout_p else 0
+    try:
+        _SDPA_PACK.pack_into(
+            s.raw, _SDPA_PACK_AT, _stream(qd),
+            q.data_ptr(), 2 | qd << 32, word, ptrs[0], ptrs[1], 0,
+            k.data_ptr(), 2 | kd << 32, kword, ptrs[2], ptrs[3], 0,
+            v.data_ptr(), 2 | vd << 32, vword, ptrs[4], ptrs[5], 0,
+            out.data_ptr(), 2 | od << 32, oword, ptrs[6], ost, 0,
+            *qs, *q.stride(), *ks, *k.stride(), *vs, *v.stride(), *os_, *ostr,
+            _SDPA_OPTS_SIZE, layout, 1 if causal else 0, scale is not None,
+            0.0 if scale is None else scale, mask_addr, dropout_p, seed, 0)
+    except struct.error as e:
+        invalid(f"softmax scale / dropout_p / seed: expected Python numbers ({e})")
+    status = _sdpa_call(s.sdpa_call)
+    if status:
+        check(status)
+    return True
+
+
+#===----------------------------------------------------------------------===#
+# The general path: any tensors, described one by one
+#===----------------------------------------------------------------------===#
+
 def _fill(s, i, x):
     """Writes torch tensor x into DLTensor slot i, whatever it is (no copy)."""
     t = s.general(i)
@@ -79,25 +219,9 @@ def _fill(s, i, x):
 
 
 def _fill_qkvo(s, q, k, v, out):
-    """Describes q, k, v and out in this thread's slots; returns the CUDA
-    stream to launch on (torch's current stream of q's device; None when q is
-    not on a GPU, which the C API refuses before it needs a stream)."""
-    try:
-        qs, ks, vs, os_ = q.shape, k.shape, v.shape, out.shape
-        if len(qs) == len(ks) == len(vs) == len(os_) == 4:
-            qd, kd, vd, od = q.get_device(), k.get_device(), v.get_device(), out.get_device()
-            if qd >= 0 and kd >= 0 and vd >= 0 and od >= 0:
-                f = s.base + FAST_SHAPES
-                _PACK4.pack_into(
-                    s.raw, 0,
-                    q.data_ptr(), 2 | qd << 32, _NDIM4_DTYPE[q.dtype], f, f + 32, 0,
-                    k.data_ptr(), 2 | kd << 32, _NDIM4_DTYPE[k.dtype], f + 64, f + 96, 0,
-                    v.data_ptr(), 2 | vd << 32, _NDIM4_DTYPE[v.dtype], f + 128, f + 160, 0,
-                    out.data_ptr(), 2 | od << 32, _NDIM4_DTYPE[out.dtype], f + 192, f + 224, 0,
-                    *qs, *q.stride(), *ks, *k.stride(), *vs, *v.stride(), *os_, *out.stride())
-                return _stream(qd)
-    except (AttributeError, KeyError, TypeError, struct.error):
-        pass  # not four rank-4 GPU tensors of DLPack dtypes: described one by one
+    """Describes q, k, v and out in this thread's general slots; returns the
+    CUDA stream to launch on (torch's current stream of q's device; None when
+    q is not on a GPU, which the C API refuses before it needs a stream)."""
     _fill(s, Q, q)
     _fill(s, K, k)
     _fill(s, V, v)
@@ -142,8 +266,14 @@ def _sdpa_launch(s, stream, layout, mask, dropout_p, causal, scale):
                 _dropout_seed() if dropout_p else 0, 0)
 
 
-def flash_into(q, k, v, out, scale, causal, lse_ptr):
-    """Flash attention of [B, S, H, D] tensors into `out` (and lse)."""
+def flash_into(q, k, v, out, scale, causal, lse_ptr, own_out=False):
+    """Flash attention of [B, S, H, D] tensors into `out` (and lse). own_out:
+    out is _empty_like(q), made for this call."""
+    if not _flash_fast(q, k, v, out, own_out, scale, causal, lse_ptr):
+        _flash_general(q, k, v, out, scale, causal, lse_ptr, own_out)
+
+
+def _flash_general(q, k, v, out, scale, causal, lse_ptr, own_out):
     s = slots
     stream = _fill_qkvo(s, q, k, v, out)
     if not lse_ptr and q.dim() == 4 and (q.dtype not in _FLASH_DTYPES
@@ -155,25 +285,29 @@ def flash_into(q, k, v, out, scale, causal, lse_ptr):
             invalid(f"flash_attn_func: head size {q.shape[-1]} ({q.dtype}) has no flash kernel "
                     f"and the SDPA kernels that serve it align causal masks top-left, so "
                     f"causal=True needs seqlen_q == seqlen_k (got {q.shape[1]} and {k.shape[1]})")
-        _sdpa_launch(s, stream, _capi.LAYOUT_BSHD, None, 0.0, causal, scale)
+        if not _sdpa_fast(q, k, v, out, own_out, _capi.LAYOUT_BSHD, None, 0.0, causal, scale,
+                          False):
+            _sdpa_launch(s, stream, _capi.LAYOUT_BSHD, None, 0.0, causal, scale)
         return
     launch_flash(s, s.qkvo, stream, _capi.LAYOUT_BSHD, causal, scale, lse_ptr)
 
 
 def sdpa_into(q, k, v, out, layout, mask, dropout_p, causal, scale):
     """attnjit's SDPA kernels into `out` (the FastVideo backends' entry)."""
+    if _sdpa_fast(q, k, v, out, False, layout, mask, dropout_p, causal, scale, False):
+        return
     s = slots
     _sdpa_launch(s, _fill_qkvo(s, q, k, v, out), layout, mask, dropout_p, causal, scale)
 
 
-def _sdpa_checked(query, key, value, out, attn_mask, dropout_p, is_causal, scale, enable_gqa):
+def _sdpa_checked(query, key, value, out, attn_mask, dropout_p, is_causal, scale, enable_gqa,
+                  own_out=False):
+    if _sdpa_fast(query, key, value, out, own_out, _capi.LAYOUT_BHSD, attn_mask, dropout_p,
+                  is_causal, scale, True, enable_gqa):
+        return
     s = slots
     stream = _fill_qkvo(s, query, key, value, out)
-    if not enable_gqa and query.dim() == 4 and key.dim() == 4 and key.shape[1] != query.shape[1]:
-        invalid(f"key.shape[1] (num_kv_heads): expected {query.shape[1]} (query's num_heads), "
-                f"got {key.shape[1]}; pass enable_gqa=True for grouped query attention")
-    if is_causal and attn_mask is not None:
-        invalid("attn_mask: must be None when is_causal=True (as in PyTorch)")
+    _sdpa_checks(query.shape, key.shape, attn_mask, is_causal, enable_gqa)
     _sdpa_launch(s, stream, _capi.LAYOUT_BHSD, attn_mask, dropout_p, is_causal, scale)
 
 
@@ -191,12 +325,20 @@ def forward_only(q, k, v):
             "ATTNJIT_ERROR_UNSUPPORTED", 2)
 
 
+_ROW_MAJOR_FORMAT = torch.contiguous_format
+
+
 def _empty_like(x, name):
-    """The output: a new contiguous tensor shaped like x (torch allocates it)."""
+    """The output: a new row-major tensor shaped like x (torch allocates it).
+    empty_like with an explicit format costs about half of x.new_empty(x.shape),
+    whose size argument torch parses element by element."""
     try:
-        return x.new_empty(x.shape)
-    except AttributeError:
+        return _torch_empty_like(x, memory_format=_ROW_MAJOR_FORMAT)
+    except TypeError:
         invalid(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+
+
+_torch_empty_like = torch.empty_like
 
 
 def _lse_like(q):
@@ -223,8 +365,8 @@ def sage_into(q, k, v, out, tensor_layout, is_causal, sm_scale):
 @torch.library.custom_op("attnjit::flash_attn", mutates_args=())
 def _flash_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, softmax_scale: Optional[float],
               causal: bool) -> torch.Tensor:
-    out = q.new_empty(q.shape)
-    flash_into(q, k, v, out, softmax_scale, causal, 0)
+    out = _empty_like(q, "q")
+    flash_into(q, k, v, out, softmax_scale, causal, 0, True)
     return out
 
 
@@ -236,9 +378,9 @@ def _(q, k, v, softmax_scale, causal):
 @torch.library.custom_op("attnjit::flash_attn_lse", mutates_args=())
 def _flash_lse_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                   softmax_scale: Optional[float], causal: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    out = q.new_empty(q.shape)
+    out = _empty_like(q, "q")
     lse = _lse_like(q)
-    flash_into(q, k, v, out, softmax_scale, causal, lse.data_ptr())
+    flash_into(q, k, v, out, softmax_scale, causal, lse.data_ptr(), True)
     return out, lse
 
 
@@ -251,8 +393,8 @@ def _(q, k, v, softmax_scale, causal):
 def _sdpa_op(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
              attn_mask: Optional[torch.Tensor], dropout_p: float, is_causal: bool,
              scale: Optional[float], enable_gqa: bool) -> torch.Tensor:
-    out = query.new_empty(query.shape)
-    _sdpa_checked(query, key, value, out, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+    out = _empty_like(query, "query")
+    _sdpa_checked(query, key, value, out, attn_mask, dropout_p, is_causal, scale, enable_gqa, True)
     return out
 
 
@@ -264,7 +406,7 @@ def _(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa):
 @torch.library.custom_op("attnjit::sageattn", mutates_args=())
 def _sage_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: str,
              is_causal: bool, sm_scale: Optional[float]) -> torch.Tensor:
-    out = q.new_empty(q.shape)
+    out = _empty_like(q, "q")
     sage_into(q, k, v, out, tensor_layout, is_causal, sm_scale)
     return out
 
@@ -300,13 +442,17 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
             out, lse = _OPS.flash_attn_lse(q, k, v, softmax_scale, causal)
             return out, lse, None
         return _OPS.flash_attn(q, k, v, softmax_scale, causal)
-    out = _empty_like(q, "q")
+    try:
+        out = _torch_empty_like(q, memory_format=_ROW_MAJOR_FORMAT)  # _empty_like, inlined
+    except TypeError:
+        _empty_like(q, "q")  # raises naming q
     forward_only(q, k, v)
     if return_attn_probs:
         lse = _lse_like(q)
-        flash_into(q, k, v, out, softmax_scale, causal, lse.data_ptr())
+        flash_into(q, k, v, out, softmax_scale, causal, lse.data_ptr(), True)
         return out, lse, None
-    flash_into(q, k, v, out, softmax_scale, causal, 0)
+    if not _flash_fast(q, k, v, out, True, softmax_scale, causal, 0):
+        _flash_general(q, k, v, out, softmax_scale, causal, 0, True)
     return out
 
 
@@ -321,14 +467,14 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         return _OPS.sdpa(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
     out = _empty_like(query, "query")
     forward_only(query, key, value)
-    _sdpa_checked(query, key, value, out, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+    _sdpa_checked(query, key, value, out, attn_mask, dropout_p, is_causal, scale, enable_gqa, True)
     return out
 
 
 def sageattn(q, k, v, tensor_layout="HND", is_causal=False, sm_scale=None):
     """SageAttention's sageattn (tensor_layout 'HND' = [B, H, S, D], 'NHD' =
-    [B, S, H, D]). Raises attnjit's UnsupportedError until the Sage kernels
-    land (the C API's SAGE_ATTN backend is a placeholder)."""
+    [B, S, H, D]): INT8 Q K^T and FP8 P V through the C API's SAGE_ATTN
+    backend (docs/SAGE.md); needs an sm_89+ GPU."""
     if _is_compiling():
         return _OPS.sageattn(q, k, v, tensor_layout, is_causal, sm_scale)
     out = _empty_like(q, "q")

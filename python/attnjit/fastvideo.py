@@ -112,7 +112,7 @@ class _AttnjitImpl:
         from . import _torch
 
         _torch.forward_only(query, key, value)
-        out = query.new_empty(query.shape) if output is None else output
+        out = _torch._empty_like(query, "query") if output is None else output
         self._attend(query, key, value, attn_metadata, out)
         return self.postprocess_output(out, attn_metadata)
 

@@ -69,7 +69,7 @@ def test_version():
     project = re.search(r"project\(attnjit VERSION ([0-9.]+)", cmake).group(1)
     assert attnjit.__version__ == project == attnjit.version
     assert attnjit.build_id == f"{attnjit.version}+{attnjit.git_hash}"
-    assert attnjit.c_api_version == 1
+    assert attnjit.c_api_version == 2
     assert isinstance(attnjit.has_jit, bool)
 
 
@@ -169,11 +169,12 @@ def test_sdpa_bad_input():
     expect(attnjit.AttnjitError, "300", attnjit.sdpa_attention, *big, layout="BHSD")
 
 
-def test_sage_not_supported_yet():
-    q, k, v, o = qkvo()
-    e = expect(attnjit.UnsupportedError, "SAGE_ATTN is not built yet", attnjit.sage_attention,
+def test_sage_refuses_what_it_cannot_serve():
+    q, k, v, o = qkvo(d=80)
+    e = expect(attnjit.UnsupportedError, "head size 80 is not one of 32, 64", attnjit.sage_attention,
                q, k, v, o)
     assert isinstance(e, NotImplementedError)
+    q, k, v, o = qkvo()
     expect(attnjit.InvalidArgumentError, "k: expected rank 4", attnjit.sage_attention,
            q, desc((4, 64)), v, o)
 
@@ -219,7 +220,7 @@ def test_backends():
     assert sdpa.name == "SDPA" and sdpa.head_sizes == tuple(range(1, 257))
     assert "float32" in sdpa.dtypes and not sdpa.causal_bottom_right
     sage = attnjit.backend_info("SAGE_ATTN")
-    assert sage.head_sizes == () and sage.auto_priority < 0
+    assert sage.head_sizes == tuple(range(32, 257, 32)) and sage.auto_priority < 0
     e = expect(attnjit.InvalidArgumentError, "FLASH_ATTN", attnjit.backend_info, "XFORMERS")
     assert "XFORMERS" in str(e)
 
@@ -231,9 +232,10 @@ def test_selector(monkeypatch):
         ("FLASH_ATTN", "automatic", None, False)
     assert attnjit.select_backend(80, "float16").backend == "SDPA"
     assert attnjit.select_backend(64, "float32").backend == "SDPA"
-    s = attnjit.select_backend(64, "float16", requested="SAGE_ATTN")
-    assert s.backend == "FLASH_ATTN" and s.is_fallback and "not built yet" in s.fallback_reason
-    expect(attnjit.UnsupportedError, "not built yet", attnjit.select_backend, 64, "float16",
+    assert attnjit.select_backend(64, "float16", requested="SAGE_ATTN").backend == "SAGE_ATTN"
+    s = attnjit.select_backend(80, "float16", requested="SAGE_ATTN")
+    assert s.backend == "SDPA" and s.is_fallback and "head size 80" in s.fallback_reason
+    expect(attnjit.UnsupportedError, "head size 80", attnjit.select_backend, 80, "float16",
            requested="SAGE_ATTN", strict=True)
     expect(attnjit.UnsupportedError, "dropout", attnjit.select_backend, 64, "float16",
            requested="FLASH_ATTN", strict=True, dropout_p=0.1)

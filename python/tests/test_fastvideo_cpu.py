@@ -21,7 +21,7 @@ def test_backend_classes():
     assert fv.FlashAttnBackend.get_supported_head_sizes() == \
         list(attnjit.backend_info("FLASH_ATTN").head_sizes)
     assert 80 in fv.SdpaBackend.get_supported_head_sizes()
-    assert fv.SageAttnBackend.get_supported_head_sizes() == []
+    assert fv.SageAttnBackend.get_supported_head_sizes() == list(range(32, 257, 32))
     assert fv.SdpaBackend.get_impl_cls() is fv.SdpaImpl
 
 

@@ -158,10 +158,17 @@ def test_sdpa_dropout():
 # sageattn, bad input
 #===----------------------------------------------------------------------===#
 
-def test_sageattn_not_supported_yet():
-    q = rand(1, 2, 64, 64)
-    with pytest.raises(attnjit.UnsupportedError, match="SAGE_ATTN is not built yet"):
-        attnjit.sageattn(q, q, q, tensor_layout="HND")
+def sage_cosine(got, ref):
+    g, r = got.double().flatten(), ref.double().flatten()
+    return float(torch.dot(g, r) / (g.norm() * r.norm()))
+
+
+def test_sageattn():
+    # Quantized (INT8 Q K^T, FP8 P V): held to the Sage bar, not flash's.
+    q, k, v = rand(1, 2, 300, 128), rand(1, 2, 300, 128), rand(1, 2, 300, 128)
+    out = attnjit.sageattn(q, k, v, tensor_layout="HND", is_causal=True, sm_scale=0.1)
+    ref, _ = attention(q, k, v, causal="top_left", scale=0.1)
+    assert sage_cosine(out, ref) >= 0.9995
 
 
 def test_bad_input_raises_with_attnjit_message():
@@ -180,11 +187,68 @@ def test_bad_input_raises_with_attnjit_message():
             bshd(q), bshd(q), bshd(q), attn_mask=torch.zeros(64, 64, device=DEV))),
         ("expected a torch.Tensor", lambda: attnjit.flash_attn_func([1, 2], q, q)),
         ("dropout_p", lambda: attnjit.flash_attn_func(q, q, q, dropout_p=0.1)),
+        # What the one-pack fast calls leave to the general path: the same messages.
+        ("k.device: expected a CUDA tensor", lambda: attnjit.flash_attn_func(q, q.cpu(), q)),
+        ("v.rank: expected 4", lambda: attnjit.flash_attn_func(q, q, q[0])),
+        ("k: expected a torch.Tensor", lambda: attnjit.scaled_dot_product_attention(
+            bshd(q), None, bshd(q))),
+        ("expected Python numbers", lambda: attnjit.flash_attn_func(q, q, q, softmax_scale="x")),
+        ("expected Python numbers", lambda: attnjit.scaled_dot_product_attention(
+            bshd(q), bshd(q), bshd(q), scale="x")),
+        ("out.dtype: expected bf16", lambda: attnjit._torch.flash_into(
+            q, q, q, torch.empty_like(q, dtype=torch.float16), None, False, 0)),
+        ("out.strides[3] (head_dim stride): expected 1", lambda: attnjit._torch.sdpa_into(
+            q, q, q, rand(1, 64, 2, 128)[..., ::2], 0, None, 0.0, False, None)),
     ]
     for fragment, call in cases:
         with pytest.raises(attnjit.AttnjitError) as info:
             call()
         assert fragment in str(info.value), (fragment, str(info.value))
+
+
+def test_fast_and_general_paths_agree():
+    # Strided outputs (the fast call's explicit strides), views as inputs, and
+    # GQA: the fast calls must match the general path (rank-5 views of the
+    # same memory take it) bit for bit.
+    from attnjit import _torch as at
+    torch.manual_seed(3)
+    q, k, v = rand(2, 100, 4, 64), rand(2, 77, 2, 64), rand(2, 77, 2, 64)
+    want = attnjit.flash_attn_func(q, k, v, causal=True)
+    buf = torch.empty(2, 4, 100, 64, device=DEV, dtype=torch.bfloat16)
+    at.flash_into(q, k, v, buf.transpose(1, 2), None, True, 0)
+    assert torch.equal(buf.transpose(1, 2), want)
+    general = torch.empty_like(q)
+    s = at.slots
+    stream = at._fill_qkvo(s, q, k, v, general)
+    at.launch_flash(s, s.qkvo, stream, attnjit._capi.LAYOUT_BSHD, True, None, 0)
+    assert torch.equal(general, want)
+    mask = torch.rand(100, 77, device=DEV) > 0.3
+    mask[:, 0] = True
+    sd = attnjit.scaled_dot_product_attention(bshd(q), bshd(k), bshd(v), attn_mask=mask,
+                                              scale=0.25, enable_gqa=True)
+    general = torch.empty_like(bshd(q))
+    stream = at._fill_qkvo(s, bshd(q), bshd(k), bshd(v), general)
+    at._sdpa_launch(s, stream, attnjit._capi.LAYOUT_BHSD, mask, 0.0, False, 0.25)
+    assert torch.equal(general, sd)
+
+
+def test_threads_use_their_own_slots():
+    # Each thread describes its calls in its own memory: concurrent calls on
+    # different shapes return what the same calls return one by one.
+    import concurrent.futures
+    torch.manual_seed(4)
+    inputs = [(rand(1, 64 + 16 * i, 2, 64), rand(1, 80, 2, 64), rand(1, 80, 2, 64))
+              for i in range(4)]
+    want = [attnjit.flash_attn_func(*x) for x in inputs]
+    torch.cuda.synchronize()
+
+    def work(i):
+        got = [attnjit.flash_attn_func(*inputs[i]) for _ in range(50)]
+        torch.cuda.current_stream().synchronize()
+        return all(torch.equal(g, want[i]) for g in got)
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(work, range(4)))
 
 
 def test_forward_only():
@@ -221,8 +285,7 @@ def test_torch_compile_fullgraph():
         assert torch.equal(g, w)
 
     sage = torch.compile(lambda q: attnjit.sageattn(q, q, q), fullgraph=True)
-    with pytest.raises(Exception, match="not built yet"):
-        sage(bshd(q))
+    assert torch.equal(sage(bshd(q)), attnjit.sageattn(bshd(q), bshd(q), bshd(q)))
 
 
 def test_cuda_graph_capture():
@@ -294,8 +357,9 @@ def test_fastvideo_backends(d):
     ref, _ = attention(bshd(q), bshd(kg), bshd(vg), causal="top_left")
     check_close(out, bshd(ref), torch.bfloat16, "gqa")
 
-    with pytest.raises(attnjit.UnsupportedError, match="not built yet"):
-        fv.SageAttnImpl(h, d, None).forward(q, k, v, builder.build())
+    out = fv.SageAttnImpl(h, d, None).forward(q, k, v, builder.build())
+    ref, _ = attention(bshd(q), bshd(k), bshd(v))
+    assert sage_cosine(out, bshd(ref)) >= 0.9995
 
 
 def test_fastvideo_hooks_run():

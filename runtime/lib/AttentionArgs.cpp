@@ -72,13 +72,17 @@ std::string layoutText(const DimNames &names) {
                                 : "[batch, heads, seqlen, head_dim] (BHSD)";
 }
 
-/// "f16 or bf16", "f16, bf16 or f32".
-std::string dtypeList(const std::vector<DType> &dtypes) {
+/// "f16 or bf16", "f16, bf16 or f32" (in DType order).
+std::string dtypeList(uint32_t dtypes) {
+  std::vector<DType> listed;
+  for (int i = 0; i < 32; ++i)
+    if (dtypes & (1u << i))
+      listed.push_back(static_cast<DType>(i));
   std::string text;
-  for (size_t i = 0; i < dtypes.size(); ++i) {
+  for (size_t i = 0; i < listed.size(); ++i) {
     if (i > 0)
-      text += i + 1 == dtypes.size() ? " or " : ", ";
-    text += toString(dtypes[i]);
+      text += i + 1 == listed.size() ? " or " : ", ";
+    text += toString(listed[i]);
   }
   return text;
 }
@@ -121,22 +125,35 @@ void checkTensor(const char *name, const TensorView &t, const DimNames &names,
                           t.stride(d)));
     if (t.stride(d) % access.strideElems != 0)
       invalid(fmt::format("{}.strides[{}] ({}): expected a multiple of {} elements ({}), got {}",
-                          name, p, strideName(d), access.strideElems, access.why, t.stride(d)));
+                          name, p, strideName(d), access.strideElems, access.reason(), t.stride(d)));
   }
   if (address(t) % static_cast<uintptr_t>(access.alignBytes) != 0)
     invalid(fmt::format("{}.data: expected a {}-byte aligned pointer ({}), got {}", name,
-                        access.alignBytes, access.why, t.data()));
-  checkSpan(name, t, shapeStr(t, names));
+                        access.alignBytes, access.reason(), t.data()));
+  checkSpan(name, t, &names);
 }
 
 bool sameView(const TensorView &a, const TensorView &b) {
-  return a.data() == b.data() && a.shape() == b.shape() && a.strides() == b.strides() &&
-         a.dtype() == b.dtype();
+  if (a.data() != b.data() || a.dtype() != b.dtype() || !sameShape(a, b))
+    return false;
+  for (int d = 0; d < a.rank(); ++d)
+    if (a.stride(d) != b.stride(d))
+      return false;
+  return true;
 }
 
 } // namespace
 
-void checkSpan(const char *name, const TensorView &t, const std::string &shapeText) {
+bool sameShape(const TensorView &a, const TensorView &b) {
+  if (a.rank() != b.rank())
+    return false;
+  for (int d = 0; d < a.rank(); ++d)
+    if (a.size(d) != b.size(d))
+      return false;
+  return true;
+}
+
+void checkSpan(const char *name, const TensorView &t, const DimNames *names) {
   // The kernel computes element offsets in 64-bit arithmetic; so must the span.
   int64_t last = 0;
   for (int d = 0; d < t.rank(); ++d) {
@@ -144,7 +161,8 @@ void checkSpan(const char *name, const TensorView &t, const std::string &shapeTe
     if (__builtin_mul_overflow(t.size(d) - 1, stride, &term) ||
         __builtin_add_overflow(last, term, &last))
       invalid(fmt::format("{}: element offsets overflow 64 bits (shape {}, strides [{}])", name,
-                          shapeText, fmt::join(t.strides(), ", ")));
+                          names ? shapeStr(t, *names) : shapeText(t),
+                          fmt::join(t.strides(), ", ")));
   }
   int64_t bytes = 0;
   if (__builtin_mul_overflow(last + 1, int64_t(t.elementSize()), &bytes) ||
@@ -179,22 +197,29 @@ void checkView(const char *name, const TensorView &t, int rank, const char *dims
   if (address(t) % static_cast<uintptr_t>(t.elementSize()) != 0)
     invalid(fmt::format("{}.data: expected a {}-byte aligned pointer, got {}", name,
                         t.elementSize(), t.data()));
-  checkSpan(name, t, shapeText(t));
+  checkSpan(name, t);
 }
 
 /// True when no two elements of `t` share memory (sufficient check: sorted by
 /// stride, every stride exceeds the span of the smaller dimensions).
 bool isNonOverlapping(const TensorView &t) {
-  std::vector<std::pair<int64_t, int64_t>> dims; // (stride, size) of dims of size > 1
-  for (int d = 0; d < t.rank(); ++d)
-    if (t.size(d) > 1)
-      dims.emplace_back(t.stride(d), t.size(d));
-  std::sort(dims.begin(), dims.end());
+  // (stride, size) of the dims of size > 1, insertion-sorted (rank <= 8).
+  std::pair<int64_t, int64_t> dims[TensorView::kMaxRank];
+  int n = 0;
+  for (int d = 0; d < t.rank(); ++d) {
+    if (t.size(d) <= 1)
+      continue;
+    std::pair<int64_t, int64_t> e{t.stride(d), t.size(d)};
+    int i = n++;
+    for (; i > 0 && e < dims[i - 1]; --i)
+      dims[i] = dims[i - 1];
+    dims[i] = e;
+  }
   int64_t span = 1;
-  for (auto [stride, size] : dims) {
-    if (stride < span)
+  for (int i = 0; i < n; ++i) {
+    if (dims[i].first < span)
       return false;
-    span = stride * size;
+    span = dims[i].first * dims[i].second;
   }
   return true;
 }
@@ -206,7 +231,7 @@ void validateQkvo(const TensorView &q, const TensorView &k, const TensorView &v,
   checkTensor("v", v, names, rules.access);
   checkTensor("out", out, names, rules.access);
 
-  if (std::find(rules.dtypes.begin(), rules.dtypes.end(), q.dtype()) == rules.dtypes.end())
+  if (!(rules.dtypes & dtypeBit(q.dtype())))
     invalid(fmt::format("q.dtype: expected {}, got {}", dtypeList(rules.dtypes),
                         toString(q.dtype())));
   const std::pair<const char *, const TensorView *> others[] = {
@@ -225,10 +250,10 @@ void validateQkvo(const TensorView &q, const TensorView &k, const TensorView &v,
     if (t->size(kHeadDim) != headDim)
       invalid(fmt::format("{}.shape[{}] (head_dim): expected {} (q's head_dim), got {}", name,
                           names.physical[kHeadDim], headDim, t->size(kHeadDim)));
-  if (out.shape() != q.shape())
+  if (!sameShape(out, q))
     invalid(fmt::format("out.shape: expected {} (q's shape), got {}", shapeStr(q, names),
                         shapeStr(out, names)));
-  if (v.shape() != k.shape())
+  if (!sameShape(v, k))
     invalid(fmt::format("v.shape: expected {} (k's shape), got {}", shapeStr(k, names),
                         shapeStr(v, names)));
   if (k.size(kBatch) != q.size(kBatch))
@@ -263,6 +288,46 @@ void validateQkvo(const TensorView &q, const TensorView &k, const TensorView &v,
                         "alias q, k or v",
                         name, extentStr(outExtent), name, extentStr(t->byteExtent())));
   }
+}
+
+void validateFlashFamilyArgs(const TensorView &q, const TensorView &k, const TensorView &v,
+                             const TensorView &out, const float *lse,
+                             const std::optional<float> &softmaxScale,
+                             const KernelConfig &config, const DimNames &names,
+                             const char *variant) {
+  static const QkvoRules rules{dtypeBit(DType::F16) | dtypeBit(DType::BF16),
+                               {16, 8, "the kernel uses 16-byte vector loads"}};
+  validateQkvo(q, k, v, out, names, rules);
+  checkLseOutput(lse, q, k, v, out);
+  checkScaleAndConfig(softmaxScale, config);
+  int64_t headDim = q.size(kHeadDim);
+  if (!isSupportedFlashHeadDim(static_cast<int>(headDim)))
+    throw Error(ErrorKind::Unsupported,
+                fmt::format("q.shape[{}] (head_dim): {} supports head sizes 32, 64, 96, 128, "
+                            "160, 192, 224 and 256, got {}",
+                            names.physical[kHeadDim], variant, headDim));
+}
+
+void checkLseOutput(const float *lseOut, const TensorView &q, const TensorView &k,
+                    const TensorView &v, const TensorView &out) {
+  if (!lseOut)
+    return;
+  uintptr_t lse = reinterpret_cast<uintptr_t>(lseOut);
+  if (lse % alignof(float) != 0)
+    invalid(fmt::format("opts.lse: expected a 4-byte aligned pointer, got {}",
+                        static_cast<const void *>(lseOut)));
+  // q's checks bound each factor by 2^31 and heads, batch by 2^16.
+  uint64_t bytes = static_cast<uint64_t>(q.size(kBatch)) * static_cast<uint64_t>(q.size(kHeads)) *
+                   static_cast<uint64_t>(q.size(kSeq)) * sizeof(float);
+  std::pair<uintptr_t, uintptr_t> lseExtent{lse, lse + bytes};
+  for (auto [name, t] : {std::pair<const char *, const TensorView *>{"out", &out},
+                         {"q", &q},
+                         {"k", &k},
+                         {"v", &v}})
+    if (overlaps(lseExtent, t->byteExtent()))
+      invalid(fmt::format("opts.lse: overlaps {} in memory (lse [batch, num_heads, seqlen_q] "
+                          "fp32 spans {}, {} spans {})",
+                          name, extentStr(lseExtent), name, extentStr(t->byteExtent())));
 }
 
 void checkScaleAndConfig(const std::optional<float> &softmaxScale, const KernelConfig &c) {

@@ -41,16 +41,27 @@ struct DimNames {
   static DimNames forLayout(Layout l);
 };
 
-/// What the kernel's global accesses need from q, k, v and out.
+/// What the kernel's global accesses need from q, k, v and out. Built on
+/// every call, so its reason is text only when a check fails.
 struct AccessRule {
   int alignBytes = 16;  ///< data pointers must be aligned to this many bytes
   int strideElems = 8;  ///< batch, row and head strides must be multiples of this
-  std::string why;      ///< the reason, for messages (e.g. "the kernel uses 16-byte vector loads")
+  /// The reason, for messages (e.g. "the kernel uses 16-byte vector loads"),
+  /// or null when `describe` writes it from the fields.
+  const char *why = nullptr;
+  std::string (*describe)(const AccessRule &) = nullptr;
+  int64_t headDim = 0;  ///< for `describe`
+  int elementBytes = 0; ///< for `describe`
+
+  std::string reason() const { return describe ? describe(*this) : std::string(why ? why : ""); }
 };
+
+/// Bit (1 << DType) of a dtype, for QkvoRules::dtypes.
+constexpr uint32_t dtypeBit(DType t) { return 1u << static_cast<int>(t); }
 
 /// The entry-specific parts of the q/k/v/out checks.
 struct QkvoRules {
-  std::vector<DType> dtypes; ///< q's allowed dtypes; k, v and out must have q's
+  uint32_t dtypes = 0; ///< q's allowed dtypes (dtypeBit); k, v and out must have q's
   AccessRule access;
 };
 
@@ -67,11 +78,15 @@ std::string extentStr(std::pair<uintptr_t, uintptr_t> e);
 bool overlaps(std::pair<uintptr_t, uintptr_t> a, std::pair<uintptr_t, uintptr_t> b);
 
 /// Throws when the element offsets of `t` overflow 64 bits or its bytes wrap
-/// the address space. `shapeText` is how messages print its shape.
-void checkSpan(const char *name, const TensorView &t, const std::string &shapeText);
+/// the address space. Messages print its shape in the caller's order of
+/// `names`, or in its own order when `names` is null.
+void checkSpan(const char *name, const TensorView &t, const DimNames *names = nullptr);
 
 /// "[2, 128, 8, 64]" in the tensor's own dimension order.
 std::string shapeText(const TensorView &t);
+
+/// Same rank and sizes (no allocation, unlike comparing shape()s).
+bool sameShape(const TensorView &a, const TensorView &b);
 
 /// One tensor on its own: pointer, CUDA device, rank (`dims` names the
 /// dimensions in messages), sizes (> 0, 32-bit), non-negative strides, the
@@ -93,8 +108,21 @@ bool isNonOverlapping(const TensorView &t);
 void validateQkvo(const TensorView &q, const TensorView &k, const TensorView &v,
                   const TensorView &out, const DimNames &names, const QkvoRules &rules);
 
+/// An optional fp32 [B, H, Sq] contiguous LSE output (null: none): 4-byte
+/// aligned, overlapping none of out, q, k, v. Messages name it opts.lse.
+void checkLseOutput(const float *lse, const TensorView &q, const TensorView &k,
+                    const TensorView &v, const TensorView &out);
 /// opts.softmaxScale finite; opts.config fields >= 0.
 void checkScaleAndConfig(const std::optional<float> &softmaxScale, const KernelConfig &config);
+
+/// What flash and Sage check alike on BSHD views: q, k, v, out as f16/bf16
+/// read in 16-byte vectors (validateQkvo), the LSE output, the scale and
+/// config, and a head size of the flash set (Unsupported naming `variant`).
+void validateFlashFamilyArgs(const TensorView &q, const TensorView &k, const TensorView &v,
+                             const TensorView &out, const float *lse,
+                             const std::optional<float> &softmaxScale,
+                             const KernelConfig &config, const DimNames &names,
+                             const char *variant);
 
 /// The kernel for `spec` loaded in the context of `stream`; throws
 /// InvalidArgument when that context is not on q's device.

@@ -41,7 +41,7 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
 BackendRegistry::BackendRegistry() {
   backends_.push_back(std::make_shared<FlashAttnBackend>());
   backends_.push_back(std::make_shared<SdpaBackend>());
-  backends_.push_back(makeSageAttnPlaceholder());
+  backends_.push_back(std::make_shared<SageAttnBackend>());
 }
 
 BackendRegistry &BackendRegistry::instance() {

@@ -94,8 +94,9 @@ CUcontext streamContext(CUstream stream, int fallbackDevice) {
   CudaDriver &drv = CudaDriver::get();
   drv.requireAvailable();
   CUcontext ctx = nullptr;
-  drv.check(drv.cuStreamGetCtx(stream, &ctx), "cuStreamGetCtx",
-            fmt::format("stream {}", static_cast<void *>(stream)));
+  // Every launch on a stream asks: the message is formatted only on failure.
+  if (CUresult r = drv.cuStreamGetCtx(stream, &ctx); r != CUDA_SUCCESS)
+    drv.fail(r, "cuStreamGetCtx", fmt::format("stream {}", static_cast<void *>(stream)));
   return ctx;
 }
 

@@ -323,8 +323,9 @@ void checkTiledTensorMap(const TiledTensorMapDesc &d, std::string_view what) {
 CUtensorMap encodeTiledTensorMap(const TiledTensorMapDesc &d, std::string_view what) {
   checkTiledTensorMap(d, what);
   CudaDriver &drv = CudaDriver::get();
-  drv.requireSymbol(reinterpret_cast<const void *>(drv.cuTensorMapEncodeTiled),
-                    "cuTensorMapEncodeTiled", fmt::format("tensor map '{}'", what));
+  // Runs on every sm_90a flash launch: messages are formatted only on failure.
+  if (!drv.cuTensorMapEncodeTiled)
+    drv.requireSymbol(nullptr, "cuTensorMapEncodeTiled", fmt::format("tensor map '{}'", what));
   CUtensorMap map;
   cuuint64_t dims[5], strides[4];
   cuuint32_t box[5], elementStrides[5];
@@ -335,13 +336,14 @@ CUtensorMap encodeTiledTensorMap(const TiledTensorMapDesc &d, std::string_view w
     if (i + 1 < d.rank)
       strides[i] = d.globalStrides[i];
   }
-  drv.check(drv.cuTensorMapEncodeTiled(&map, d.dataType, d.rank,
-                                       const_cast<void *>(d.globalAddress), dims, strides, box,
-                                       elementStrides, d.interleave, d.swizzle, d.l2Promotion,
-                                       d.oobFill),
-            "cuTensorMapEncodeTiled",
-            fmt::format("tensor map '{}', rank {}, dataType {}", what, d.rank,
-                        static_cast<int>(d.dataType)));
+  CUresult r = drv.cuTensorMapEncodeTiled(&map, d.dataType, d.rank,
+                                         const_cast<void *>(d.globalAddress), dims, strides, box,
+                                         elementStrides, d.interleave, d.swizzle, d.l2Promotion,
+                                         d.oobFill);
+  if (r != CUDA_SUCCESS)
+    drv.fail(r, "cuTensorMapEncodeTiled",
+             fmt::format("tensor map '{}', rank {}, dataType {}", what, d.rank,
+                         static_cast<int>(d.dataType)));
   return map;
 }
 

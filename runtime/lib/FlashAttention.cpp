@@ -23,38 +23,8 @@ namespace {
 
 void validateBshd(const TensorView &q, const TensorView &k, const TensorView &v,
                   const TensorView &out, const FlashOptions &opts, const DimNames &names) {
-  static const QkvoRules rules{{DType::F16, DType::BF16},
-                               {16, 8, "the kernel uses 16-byte vector loads"}};
-  validateQkvo(q, k, v, out, names, rules);
-
-  if (opts.lse) {
-    uintptr_t lse = reinterpret_cast<uintptr_t>(opts.lse);
-    if (lse % alignof(float) != 0)
-      invalid(fmt::format("opts.lse: expected a 4-byte aligned pointer, got {}",
-                          static_cast<void *>(opts.lse)));
-    // q's checks bound each factor by 2^31 and heads, batch by 2^16.
-    uint64_t bytes = static_cast<uint64_t>(q.size(kBatch)) *
-                     static_cast<uint64_t>(q.size(kHeads)) *
-                     static_cast<uint64_t>(q.size(kSeq)) * sizeof(float);
-    std::pair<uintptr_t, uintptr_t> lseExtent{lse, lse + bytes};
-    for (auto [name, t] : {std::pair<const char *, const TensorView *>{"out", &out},
-                           {"q", &q},
-                           {"k", &k},
-                           {"v", &v}})
-      if (overlaps(lseExtent, t->byteExtent()))
-        invalid(fmt::format("opts.lse: overlaps {} in memory (lse [batch, num_heads, seqlen_q] "
-                            "fp32 spans {}, {} spans {})",
-                            name, extentStr(lseExtent), name, extentStr(t->byteExtent())));
-  }
-
-  checkScaleAndConfig(opts.softmaxScale, opts.config);
-
-  int64_t headDim = q.size(kHeadDim);
-  if (!isSupportedFlashHeadDim(static_cast<int>(headDim)))
-    throw Error(ErrorKind::Unsupported,
-                fmt::format("q.shape[{}] (head_dim): flash supports head sizes 32, 64, 96, 128, "
-                            "160, 192, 224 and 256, got {}",
-                            names.physical[kHeadDim], headDim));
+  validateFlashFamilyArgs(q, k, v, out, opts.lse, opts.softmaxScale, opts.config, names,
+                          "flash");
 }
 
 } // namespace

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Runtime/KernelRuntime.h"
+#include "attnjit/Core/SageKernelABI.h"
 
 #include "attnjit/Runtime/Context.h"
 #include "attnjit/Runtime/Driver.h"
@@ -160,7 +161,7 @@ std::string checkCompiledKernel(const CompiledKernel &ck, const AttentionSpec &w
     return "it has neither PTX nor a cubin";
   if (std::string why = ck.plan.validate(); !why.empty())
     return why;
-  if (ck.spec.variant != Variant::Sage && ck.abiVersion != abiVersion(ck.spec.variant))
+  if (ck.abiVersion != abiVersion(ck.spec.variant))
     return fmt::format("it was built against {} ABI version {}, this runtime uses {}",
                        toString(ck.spec.variant), ck.abiVersion, abiVersion(ck.spec.variant));
   if (ck.spec.variant == Variant::Flash || ck.spec.variant == Variant::Sdpa ||
@@ -171,7 +172,10 @@ std::string checkCompiledKernel(const CompiledKernel &ck, const AttentionSpec &w
     // kFlashSm90Params appended, which walks the tiles itself and must not
     // get a tile grid. Any other plan would read garbage parameters.
     const KernelLaunchInfo &k = ck.plan.kernels.front();
-    const bool tiles = k.grid == GridPolicy::TileGrid && k.params == abiParamKinds(ck.spec.variant);
+    const bool mapsAllowed = ck.spec.variant == Variant::Flash || ck.spec.variant == Variant::Gemm;
+    const bool tiles = k.grid == GridPolicy::TileGrid &&
+                       (k.params == abiParamKinds(ck.spec.variant) ||
+                        (mapsAllowed && k.params == abiParamKinds(ck.spec.variant, true)));
     const bool persistentFlash = ck.spec.variant == Variant::Flash &&
                                  k.grid == GridPolicy::Persistent &&
                                  k.params == abiParamKinds(Variant::Flash, true);
@@ -181,8 +185,19 @@ std::string checkCompiledKernel(const CompiledKernel &ck, const AttentionSpec &w
                          toString(ck.spec.variant), toString(ck.spec.variant),
                          ck.spec.variant == Variant::Flash
                              ? " (or those and the sm_90a parameters on a persistent grid)"
-                             : "",
+                             : ck.spec.variant == Variant::Gemm ? " (or with its tensor maps)" : "",
                          ck.plan.summary());
+  }
+  if (ck.spec.variant == Variant::Sage) {
+    // sageAttention launches four tile-grid kernels with kSageParams each and
+    // a per-launch workspace (SageKernelABI.h).
+    bool ok = ck.plan.kernels.size() == size_t(kSageNumKernels) && ck.plan.workspace.perLaunch;
+    for (const KernelLaunchInfo &k : ck.plan.kernels)
+      ok = ok && k.grid == GridPolicy::TileGrid && k.params == abiParamKinds(Variant::Sage);
+    if (!ok)
+      return fmt::format("a sage kernel must have a plan of {} tile-grid kernels with the sage ABI "
+                         "table and a per-launch workspace, got: {}",
+                         kSageNumKernels, ck.plan.summary());
   }
   // Same spec up to the config fields the caller left to the compiler.
   const KernelConfig &w = want.config, &g = ck.spec.config;

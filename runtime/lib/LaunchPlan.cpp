@@ -6,6 +6,7 @@
 #include "attnjit/Runtime/LaunchPlan.h"
 #include "attnjit/Core/GemmKernelABI.h"
 #include "attnjit/Core/MergeKernelABI.h"
+#include "attnjit/Core/SageKernelABI.h"
 
 #include "attnjit/Runtime/Error.h"
 #include "attnjit/Core/SdpaKernelABI.h"
@@ -50,8 +51,12 @@ std::vector<ParamKind> abiParamKinds(Variant variant, bool tensorMaps) {
   };
   if (variant == Variant::Merge)
     return fromTable(kMergeParams);
-  if (variant == Variant::Gemm)
-    return fromTable(kGemmParams);
+  if (variant == Variant::Gemm) {
+    fromTable(kGemmParams);
+    return tensorMaps ? fromTable(kGemmTmaParams) : kinds;
+  }
+  if (variant == Variant::Sage)
+    return fromTable(kSageParams);
   if (variant != Variant::Flash && variant != Variant::Sdpa)
     return kinds;
   for (const AbiParam &p : kFlashParams)
@@ -71,7 +76,7 @@ int abiVersion(Variant variant) {
   case Variant::Sdpa: return kSdpaAbiVersion;
   case Variant::Merge: return kMergeAbiVersion;
   case Variant::Gemm: return kGemmAbiVersion;
-  case Variant::Sage: return 0;
+  case Variant::Sage: return kSageAbiVersion;
   }
   return 0;
 }

@@ -7,12 +7,14 @@
 
 #include "AttentionArgs.h"
 
+#include "attnjit/Runtime/Driver.h"
 #include "attnjit/Runtime/Error.h"
 #include "attnjit/Runtime/KernelRuntime.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cstdint>
 
 namespace attnjit {
@@ -121,11 +123,70 @@ GemmLaunchArgs makeLinearLaunchArgs(const TensorView &x, const TensorView &w,
   return a;
 }
 
+namespace {
+
+/// A 16-bit row-major matrix [rows, cols] as a TMA tensor map (cols
+/// innermost) with a box of 64 columns x boxRows rows, 128B swizzle.
+CUtensorMap gemmTensorMap(DType dtype, const void *data, int64_t rows, int64_t cols,
+                          int64_t rowStride, int boxRows, const char *what) {
+  TiledTensorMapDesc d;
+  d.dataType =
+      dtype == DType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  d.rank = 2;
+  d.globalAddress = data;
+  d.globalDim[0] = uint64_t(cols);
+  d.globalDim[1] = uint64_t(rows);
+  // A single row is never stepped over; its stride (free in a view, 0 in
+  // the launch arguments) is replaced by a packed one that TMA accepts.
+  d.globalStrides[0] = rows > 1 ? uint64_t(rowStride) * 2 : (uint64_t(cols) * 2 + 15) / 16 * 16;
+  d.boxDim[0] = kGemmTmaBoxCols;
+  d.boxDim[1] = uint32_t(boxRows);
+  d.swizzle = CU_TENSOR_MAP_SWIZZLE_128B;
+  d.l2Promotion = CU_TENSOR_MAP_L2_PROMOTION_L2_128B;
+  return encodeTiledTensorMap(d, what);
+}
+
+/// The sm_90a recipe's kernels (kGemmTmaParams): tensor maps of x, w and
+/// (when TMA can store it) y, and a persistent grid of one CTA per SM (the
+/// recipe's tiles take more than half an SM's shared memory), fewer when
+/// there are fewer tiles.
+void launchGemmSm90(const LoadedKernel &lk, GemmLaunchArgs &args, CUstream stream) {
+  const AttentionSpec &spec = lk.kernel->spec;
+  const KernelConfig &c = spec.config;
+  CUtensorMap maps[3] = {};
+  maps[0] = gemmTensorMap(spec.dtype, args.x, args.m, args.k, args.xRowStride, c.blockM, "x");
+  maps[1] = gemmTensorMap(spec.dtype, args.w, args.n, args.k, args.wRowStride, c.blockN, "w");
+  // TMA stores need a 16-byte aligned y with 16-byte row strides, and rows
+  // of whole 16-byte units: past N they clip at 16-byte granularity (on the
+  // H200 an f16 y with N = 33 had columns 33..39 of its padded rows written).
+  // Any other y (linear() allows 4-byte pairs) is stored by the kernel's
+  // threads, which write exactly [M, N].
+  int32_t yByTma = reinterpret_cast<uintptr_t>(args.y) % 16 == 0 && args.n % 8 == 0 &&
+                   (args.m == 1 || (args.yRowStride * 2) % 16 == 0);
+  if (yByTma)
+    maps[2] = gemmTensorMap(spec.dtype, args.y, args.m, args.n, args.yRowStride, 64, "y");
+  void *params[kNumGemmParams + kNumGemmTmaParams];
+  args.fillParamPointers(params);
+  for (int i = 0; i < 3; ++i)
+    params[kNumGemmParams + i] = &maps[i];
+  params[kNumGemmParams + 3] = &yByTma;
+  const int64_t tiles = (int64_t(args.m) + c.blockM - 1) / c.blockM *
+                        ((int64_t(args.n) + c.blockN - 1) / c.blockN);
+  const int64_t ctas = std::min<int64_t>(tiles, std::max(lk.smCount, 1));
+  KernelRuntime::instance().launch(lk, 0, params, LaunchDims{ctas * c.blockM, 1, 1}, stream);
+}
+
+} // namespace
+
 void linear(const TensorView &x, const TensorView &w, const TensorView *bias,
             const TensorView &y, CUstream stream, const LinearOptions &opts) {
   validateLinearArgs(x, w, bias, y, opts);
   const LoadedKernel &lk = loadKernelFor(makeLinearSpec(x, opts), x, stream);
   GemmLaunchArgs args = makeLinearLaunchArgs(x, w, bias, y);
+  if (lk.kernel->plan.kernels.front().params.size() == kNumGemmParams + kNumGemmTmaParams) {
+    launchGemmSm90(lk, args, stream);
+    return;
+  }
   const int blockN = lk.kernel->spec.config.blockN;
   const int64_t nTiles = (args.n + blockN - 1) / blockN;
   if (nTiles > 65535)

@@ -71,9 +71,14 @@ AccessRule sdpaAccessRule(const TensorView &q) {
   int residue = static_cast<int>(((d % 16) + 16) % 16);
   int elt = q.elementSize();
   int bytes = sdpaAccessBytes(residue == 0 ? 16 : residue, elt);
-  return {bytes, bytes / elt,
-          fmt::format("the kernel accesses rows of head_dim {} x {} bytes in {}-byte pieces", d,
-                      elt, bytes)};
+  AccessRule rule{bytes, bytes / elt};
+  rule.headDim = d;
+  rule.elementBytes = elt;
+  rule.describe = [](const AccessRule &r) {
+    return fmt::format("the kernel accesses rows of head_dim {} x {} bytes in {}-byte pieces",
+                       r.headDim, r.elementBytes, r.alignBytes);
+  };
+  return rule;
 }
 
 void checkMask(const TensorView &mask, const TensorView &q, const TensorView &k,
@@ -120,7 +125,7 @@ void checkMask(const TensorView &mask, const TensorView &q, const TensorView &k,
   if (addr % static_cast<uintptr_t>(mask.elementSize()) != 0)
     invalid(fmt::format("{}.data: expected a {}-byte aligned pointer (one {} per element), got {}",
                         name, mask.elementSize(), toString(mask.dtype()), mask.data()));
-  checkSpan(name, mask, fmt::format("[{}]", fmt::join(mask.shape(), ", ")));
+  checkSpan(name, mask);
   auto maskExtent = mask.byteExtent(), outExtent = out.byteExtent();
   if (overlaps(maskExtent, outExtent))
     invalid(fmt::format("{}: overlaps out in memory (mask spans {}, out spans {}); the kernel "
@@ -137,7 +142,8 @@ void checkDropout(float p) {
 void validateBshd(const TensorView &q, const TensorView &k, const TensorView &v,
                   const TensorView &out, const SdpaOptions &opts, const DimNames &names) {
   validateQkvo(q, k, v, out, names,
-               {{DType::F16, DType::BF16, DType::F32}, sdpaAccessRule(q)});
+               {dtypeBit(DType::F16) | dtypeBit(DType::BF16) | dtypeBit(DType::F32),
+                sdpaAccessRule(q)});
   if (opts.mask)
     checkMask(*opts.mask, q, k, out);
   if (opts.maskTrueHides && (!opts.mask || opts.mask->dtype() != DType::Bool))

@@ -43,10 +43,21 @@ TensorView::TensorView(void *data, DType dtype, const std::vector<int64_t> &shap
     throw Error(ErrorKind::InvalidArgument,
                 fmt::format("tensor strides: expected {} strides (one per dimension), got {}",
                             shape.size(), strides.size()));
-  rank_ = static_cast<int>(shape.size());
-  std::vector<int64_t> st = strides.empty() ? contiguousStrides(shape) : strides;
-  std::copy(shape.begin(), shape.end(), shape_.begin());
-  std::copy(st.begin(), st.end(), strides_.begin());
+  assign(static_cast<int>(shape.size()), shape.data(), strides.empty() ? nullptr : strides.data());
+}
+
+void TensorView::assign(int rank, const int64_t *shape, const int64_t *strides) {
+  rank_ = rank;
+  std::copy(shape, shape + rank, shape_.begin());
+  if (strides) {
+    std::copy(strides, strides + rank, strides_.begin());
+    return;
+  }
+  int64_t s = 1; // row-major, as contiguousStrides()
+  for (int i = rank; i-- > 0;) {
+    strides_[i] = s;
+    s *= std::max<int64_t>(shape[i], 1);
+  }
 }
 
 //===----------------------------------------------------------------------===//
@@ -134,12 +145,13 @@ TensorView TensorView::fromDLPack(const DLTensor &t) {
                 fmt::format("DLPack ndim: expected 0..{}, got {}", kMaxRank, t.ndim));
   if (t.ndim > 0 && !t.shape)
     throw Error(ErrorKind::InvalidArgument, "DLPack shape: null for a tensor of rank > 0");
-  std::vector<int64_t> shape(t.shape, t.shape + t.ndim);
-  std::vector<int64_t> strides;
-  if (t.strides)
-    strides.assign(t.strides, t.strides + t.ndim);
-  void *data = t.data ? static_cast<char *>(t.data) + t.byte_offset : nullptr;
-  return TensorView(data, dtype, shape, strides, t.device.device_id, kind);
+  TensorView view;
+  view.data_ = t.data ? static_cast<char *>(t.data) + t.byte_offset : nullptr;
+  view.dtype_ = dtype;
+  view.device_ = t.device.device_id;
+  view.kind_ = kind;
+  view.assign(t.ndim, t.shape, t.strides);
+  return view;
 }
 
 DLTensor TensorView::toDLPack() const {
@@ -190,19 +202,26 @@ bool TensorView::isContiguous() const {
 }
 
 TensorView TensorView::permute(const std::vector<int> &perm) const {
-  std::vector<bool> seen(rank_, false);
-  bool ok = static_cast<int>(perm.size()) == rank_;
-  for (int p : perm) {
-    if (!ok || p < 0 || p >= rank_ || seen[p]) {
-      ok = false;
-      break;
-    }
-    seen[p] = true;
+  return permuted(perm.data(), perm.size());
+}
+
+TensorView TensorView::permute(std::initializer_list<int> perm) const {
+  return permuted(perm.begin(), perm.size());
+}
+
+TensorView TensorView::permuted(const int *perm, size_t n) const {
+  unsigned seen = 0; // bit d: dimension d already taken (rank <= kMaxRank)
+  bool ok = n == static_cast<size_t>(rank_);
+  for (size_t i = 0; ok && i < n; ++i) {
+    int p = perm[i];
+    ok = p >= 0 && p < rank_ && !(seen & (1u << p));
+    if (ok)
+      seen |= 1u << p;
   }
   if (!ok)
     throw Error(ErrorKind::InvalidArgument,
                 fmt::format("permute: [{}] is not a permutation of {} dimensions",
-                            fmt::join(perm, ", "), rank_));
+                            fmt::join(perm, perm + n, ", "), rank_));
   TensorView r = *this;
   for (int i = 0; i < rank_; ++i) {
     r.shape_[i] = shape_[perm[i]];

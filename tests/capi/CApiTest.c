@@ -294,6 +294,70 @@ static void testSdpaBadInput(void) {
                ATTNJIT_ERROR_INVALID_ARGUMENT, "sdpa options: struct_size is 8");
 }
 
+/* The one-pointer entries: the call struct itself is checked, then every
+ * check of the entry it forwards to applies (the same messages). */
+static void testCallEntries(void) {
+  Tensor4 q, k, v, o;
+  makeTensor(&q, qBuf, kDLBfloat, 16, 1, 4, 2, 64);
+  makeTensor(&k, kBuf, kDLBfloat, 16, 1, 4, 2, 64);
+  makeTensor(&v, vBuf, kDLBfloat, 16, 1, 4, 2, 64);
+  makeTensor(&o, oBuf, kDLBfloat, 16, 1, 4, 2, 64);
+  attnjit_flash_options fopts;
+  attnjit_flash_options_init(&fopts);
+
+  EXPECT_ERROR(attnjit_flash_attention_call(NULL), ATTNJIT_ERROR_INVALID_ARGUMENT,
+               "attnjit_flash_attention_call: call is NULL");
+  attnjit_flash_call fc;
+  memset(&fc, 0, sizeof(fc));
+  fc.struct_size = 8;
+  EXPECT_ERROR(attnjit_flash_attention_call(&fc), ATTNJIT_ERROR_INVALID_ARGUMENT,
+               "call->struct_size is 8");
+  fc.struct_size = sizeof(fc);
+  fc.q = &q.t, fc.k = &k.t, fc.v = NULL, fc.out = &o.t, fc.opts = &fopts;
+  EXPECT_ERROR(attnjit_flash_attention_call(&fc), ATTNJIT_ERROR_INVALID_ARGUMENT,
+               "v: NULL DLTensor pointer");
+  fc.v = &v.t;
+  k.t.dtype.code = kDLFloat;
+  EXPECT_ERROR(attnjit_flash_attention_call(&fc), ATTNJIT_ERROR_INVALID_ARGUMENT,
+               "k.dtype: expected bf16 (q's dtype), got f16");
+  k.t.dtype.code = kDLBfloat;
+  /* A NULL strides pointer is row-major, e.g. an output made for the call. */
+  o.t.strides = NULL;
+  o.shape[3] = 32;
+  EXPECT_ERROR(attnjit_flash_attention_call(&fc), ATTNJIT_ERROR_INVALID_ARGUMENT,
+               "out.shape: expected [1, 4, 2, 64] (q's shape), got [1, 4, 2, 32]");
+  o.shape[3] = 64;
+  fopts.layout = 7;
+  EXPECT_ERROR(attnjit_flash_attention_call(&fc), ATTNJIT_ERROR_INVALID_ARGUMENT,
+               "flash options: layout must be");
+  fopts.layout = ATTNJIT_LAYOUT_BSHD;
+  /* Valid arguments on host memory: refused for the device, never launched. */
+  q.t.device.device_type = kDLCPU;
+  EXPECT_ERROR(attnjit_flash_attention_call(&fc), ATTNJIT_ERROR_INVALID_ARGUMENT,
+               "q.device: expected a CUDA tensor");
+  q.t.device.device_type = kDLCUDA;
+
+  attnjit_sdpa_options sopts;
+  attnjit_sdpa_options_init(&sopts);
+  EXPECT_ERROR(attnjit_sdpa_attention_call(NULL), ATTNJIT_ERROR_INVALID_ARGUMENT,
+               "attnjit_sdpa_attention_call: call is NULL");
+  attnjit_sdpa_call sc;
+  memset(&sc, 0, sizeof(sc));
+  sc.struct_size = sizeof(sc) - 1;
+  EXPECT_ERROR(attnjit_sdpa_attention_call(&sc), ATTNJIT_ERROR_INVALID_ARGUMENT,
+               "call->struct_size is");
+  sc.struct_size = sizeof(sc);
+  sc.q = &q.t, sc.k = &k.t, sc.v = &v.t, sc.out = &o.t, sc.opts = &sopts;
+  sopts.dropout_p = -1.0f;
+  EXPECT_ERROR(attnjit_sdpa_attention_call(&sc), ATTNJIT_ERROR_INVALID_ARGUMENT,
+               "opts.dropoutP: expected a drop probability");
+  sopts.dropout_p = 0.0f;
+  q.t.strides = NULL; /* row-major: the same strides as before */
+  q.shape[1] = 0;
+  EXPECT_ERROR(attnjit_sdpa_attention_call(&sc), ATTNJIT_ERROR_INVALID_ARGUMENT,
+               "q.shape[1] (seqlen_q): expected > 0, got 0");
+}
+
 static void testSage(void) {
   Tensor4 q, k, v, o;
   makeTensor(&q, qBuf, kDLFloat, 16, 1, 4, 2, 64);
@@ -306,9 +370,13 @@ static void testSage(void) {
   EXPECT_ERROR(attnjit_sage_attention(&q.t, &k.t, &v.t, &o.t, NULL, NULL),
                ATTNJIT_ERROR_INVALID_ARGUMENT, "k: expected rank 4");
   k.t.ndim = 4;
-  /* Until the Sage issue lands: the registry's placeholder says so. */
+  /* A head size SAGE_ATTN does not serve is refused before anything runs. */
+  makeTensor(&q, qBuf, kDLFloat, 16, 1, 4, 2, 80);
+  makeTensor(&k, kBuf, kDLFloat, 16, 1, 4, 2, 80);
+  makeTensor(&v, vBuf, kDLFloat, 16, 1, 4, 2, 80);
+  makeTensor(&o, oBuf, kDLFloat, 16, 1, 4, 2, 80);
   EXPECT_ERROR(attnjit_sage_attention(&q.t, &k.t, &v.t, &o.t, NULL, NULL),
-               ATTNJIT_ERROR_UNSUPPORTED, "SAGE_ATTN is not built yet");
+               ATTNJIT_ERROR_UNSUPPORTED, "head size 80 is not one of 32, 64, 96");
 }
 
 static void testRegistry(void) {
@@ -334,7 +402,7 @@ static void testRegistry(void) {
   CHECK(info.causal_bottom_right == 0 && info.num_head_sizes == 256 && info.head_sizes[255] == 256);
   CHECK(info.dtype_mask & (1u << ATTNJIT_DTYPE_F32));
   EXPECT_OK(attnjit_backend_get_info("SAGE_ATTN", &info));
-  CHECK(info.num_head_sizes == 0 && info.auto_priority < 0);
+  CHECK(info.num_head_sizes == 8 && info.head_sizes[7] == 256 && info.auto_priority < 0);
   EXPECT_ERROR(attnjit_backend_get_info("NO_SUCH_BACKEND", &info),
                ATTNJIT_ERROR_INVALID_ARGUMENT, "FLASH_ATTN");
   EXPECT_ERROR(attnjit_backend_get_info(NULL, &info), ATTNJIT_ERROR_INVALID_ARGUMENT,
@@ -359,12 +427,14 @@ static void testSelector(void) {
   /* A request that cannot serve falls back with the reason, or fails when strict. */
   opts.requested = "SAGE_ATTN";
   EXPECT_OK(attnjit_select_backend(64, ATTNJIT_DTYPE_F16, &opts, &sel));
-  CHECK(strcmp(sel.backend, "FLASH_ATTN") == 0 && sel.is_fallback);
+  CHECK(strcmp(sel.backend, "SAGE_ATTN") == 0 && !sel.is_fallback);
+  EXPECT_OK(attnjit_select_backend(80, ATTNJIT_DTYPE_F16, &opts, &sel));
+  CHECK(strcmp(sel.backend, "SDPA") == 0 && sel.is_fallback);
   CHECK(strcmp(sel.requested, "SAGE_ATTN") == 0 && sel.source == ATTNJIT_SELECTION_EXPLICIT);
-  CHECK(strstr(sel.fallback_reason, "not built yet") != NULL);
+  CHECK(strstr(sel.fallback_reason, "head size 80") != NULL);
   opts.strict = 1;
-  EXPECT_ERROR(attnjit_select_backend(64, ATTNJIT_DTYPE_F16, &opts, &sel),
-               ATTNJIT_ERROR_UNSUPPORTED, "not built yet");
+  EXPECT_ERROR(attnjit_select_backend(80, ATTNJIT_DTYPE_F16, &opts, &sel),
+               ATTNJIT_ERROR_UNSUPPORTED, "head size 80");
   opts.requested = "FLASH_ATTN";
   opts.dropout_p = 0.1;
   EXPECT_ERROR(attnjit_select_backend(64, ATTNJIT_DTYPE_F16, &opts, &sel),
@@ -404,6 +474,7 @@ int main(void) {
   testDevices();
   testFlashBadInput();
   testSdpaBadInput();
+  testCallEntries();
   testSage();
   testRegistry();
   testSelector();

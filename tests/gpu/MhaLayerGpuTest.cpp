@@ -1,7 +1,8 @@
 //===- MhaLayerGpuTest.cpp - The GEMM recipe and the MHA layer on a GPU ---===//
 //
-// Part of attnjit. linear() (the GEMM recipe) against float64 on odd shapes
-// and the layer's projection shapes; MultiHeadFlashAttention against a
+// Part of attnjit. linear() (the GEMM recipes: the device's, and on sm_90a
+// several wgmma tilings) against float64 on odd shapes and the layer's
+// projection shapes; MultiHeadFlashAttention against a
 // float64 host model of the PyTorch module's semantics (projections, mask
 // with true = masked out in every form, fully masked rows as zeros, stored
 // attention weights, dropout only in training), on B = 512 with sampled
@@ -56,6 +57,7 @@ TEST_CASE("gemm: linear() vs float64, odd shapes and the layer's shapes", "[gpu]
     int64_t M, N, K;
     bool bias;
     int64_t yPitch; ///< 0: N (contiguous)
+    KernelConfig config = {}; ///< set: sm_90a only (the wgmma recipe's tiles)
   };
   const Case cases[] = {
       // 16-bit outputs are stored in pairs: odd N takes an even pitch.
@@ -65,11 +67,27 @@ TEST_CASE("gemm: linear() vs float64, odd shapes and the layer's shapes", "[gpu]
       {DType::F32, 130, 129, 72, false, 132}, {DType::BF16, 51200, 384, 128, true, 0},
       {DType::BF16, 51200, 768, 256, true, 0}, {DType::BF16, 51200, 128, 128, true, 0},
       {DType::BF16, 51200, 256, 256, true, 0}, {DType::F32, 51200, 384, 128, true, 0},
+      // sm_90a (wgmma recipe): y by TMA when its pitch and N are 16-byte
+      // multiples (N 200, 64, 320, 72 ...), by the threads otherwise (pitches
+      // 14, 130, 138; N = 33 with pitch 40, where TMA would write columns
+      // 33..39); K = 8 and 16 (one partial 64-column panel), K = 264 (five
+      // panels, the last partial); N past one 256-column tile.
+      {DType::BF16, 1000, 72, 8, false, 0},   {DType::F16, 129, 64, 256, true, 64},
+      {DType::BF16, 77, 320, 40, true, 328},  {DType::BF16, 515, 136, 16, false, 138},
+      // Other sm_90a tilings: one consumer warpgroup, 256 columns, 64 columns
+      // with a deep ring; tails in M and N.
+      {DType::BF16, 333, 200, 136, true, 200, {64, 256, 8, 4}},
+      {DType::F16, 1001, 330, 72, true, 0, {128, 64, 12, 8}},
+      {DType::BF16, 51200, 384, 128, true, 0, {128, 192, 12, 3}},
   };
   Stream stream;
+  const bool sm90a = deviceArch(0) == "sm_90a";
   for (const Case &c : cases) {
+    if (c.config.blockM && !sm90a)
+      continue;
     DYNAMIC_SECTION(toString(c.dtype) << " M" << c.M << " N" << c.N << " K" << c.K
-                                      << (c.bias ? " bias" : "") << " pitch " << c.yPitch) {
+                                      << (c.bias ? " bias" : "") << " pitch " << c.yPitch
+                                      << " config " << c.config.str()) {
       const int64_t pitch = c.yPitch ? c.yPitch : c.N;
       std::vector<float> x = quantized(randomNormal(size_t(c.M * c.K), c.M + c.K), c.dtype);
       std::vector<float> w = quantized(randomNormal(size_t(c.N * c.K), c.N, 0.1f), c.dtype);
@@ -80,7 +98,8 @@ TEST_CASE("gemm: linear() vs float64, odd shapes and the layer's shapes", "[gpu]
       DeviceBuffer dy = poisonedBuffer(size_t(c.M * pitch * eb));
       TensorView bias = viewOf(db, c.dtype, {c.N});
       linear(viewOf(dx, c.dtype, {c.M, c.K}), viewOf(dw, c.dtype, {c.N, c.K}),
-             c.bias ? &bias : nullptr, viewOf(dy, c.dtype, {c.M, c.N}, {pitch, 1}), stream.get());
+             c.bias ? &bias : nullptr, viewOf(dy, c.dtype, {c.M, c.N}, {pitch, 1}), stream.get(),
+             LinearOptions{c.config});
       stream.sync();
       std::vector<uint8_t> yBytes = download<uint8_t>(dy);
       std::vector<float> yAll = decodeBytes(yBytes, c.dtype);

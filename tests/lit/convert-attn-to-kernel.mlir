@@ -165,15 +165,18 @@ module {
 // -----
 
 // A spec no recipe builds: every such op gets its reason, not just the first.
+// (Sage needs FP8 MMAs, which sm_80 lacks.)
+module attributes {attn.target = "sm_80"} {
 func.func @no_recipe(%q: memref<?x?x?x64xf16>) {
-  // expected-error @+1 {{'attn.sage' op cannot be lowered to a kernel: variant: no kernel recipe emits sage kernels}}
+  // expected-error @+1 {{'attn.sage' op cannot be lowered to a kernel: arch: no sage recipe targets sm_80 with f16 (recipes: sage-sm80)}}
   attn.sage ins(%q, %q, %q : memref<?x?x?x64xf16>, memref<?x?x?x64xf16>, memref<?x?x?x64xf16>)
             outs(%q : memref<?x?x?x64xf16>) {layout = #attn.layout<bshd>}
-  // expected-error @+1 {{'attn.flash' op cannot be lowered to a kernel: config: block_m 128 takes 2 consumer warpgroups and one producer, so warps must be 12, got 3}}
+  // expected-error @+1 {{'attn.flash' op cannot be lowered to a kernel: config: block_m (128) must be a multiple of 16 * warps (48)}}
   attn.flash ins(%q, %q, %q : memref<?x?x?x64xf16>, memref<?x?x?x64xf16>, memref<?x?x?x64xf16>)
              outs(%q : memref<?x?x?x64xf16>)
              {layout = #attn.layout<bshd>, config = #attn.config<block_m = 128, block_n = 64, warps = 3, stages = 2>}
   return
+}
 }
 
 // -----

@@ -114,9 +114,9 @@ func.func @sdpa_head_dim_1000(%q: memref<?x?x?x1000xf16>, %k: memref<?x?x?x1000x
 
 // -----
 
-func.func @sage_head_dim_96(%q: memref<?x?x?x96xf16>, %k: memref<?x?x?x96xf16>, %v: memref<?x?x?x96xf16>, %o: memref<?x?x?x96xf16>) {
-  // expected-error @+1 {{'attn.sage' op head_dim must be 64 or 128 for attn.sage, got 96}}
-  attn.sage ins(%q, %k, %v : memref<?x?x?x96xf16>, memref<?x?x?x96xf16>, memref<?x?x?x96xf16>) outs(%o : memref<?x?x?x96xf16>) {layout = #attn.layout<bshd>}
+func.func @sage_head_dim_80(%q: memref<?x?x?x80xf16>, %k: memref<?x?x?x80xf16>, %v: memref<?x?x?x80xf16>, %o: memref<?x?x?x80xf16>) {
+  // expected-error @+1 {{'attn.sage' op head_dim must be one of 32, 64, 96, 128, 160, 192, 224, 256 for attn.sage, got 80}}
+  attn.sage ins(%q, %k, %v : memref<?x?x?x80xf16>, memref<?x?x?x80xf16>, memref<?x?x?x80xf16>) outs(%o : memref<?x?x?x80xf16>) {layout = #attn.layout<bshd>}
   return
 }
 

@@ -86,7 +86,8 @@ TEST_CASE("backends: supported head sizes and dtypes", "[backend]") {
   CHECK(sdpa->supportsHeadSize(80));
   CHECK_FALSE(sdpa->supportsHeadSize(257));
   CHECK(sdpa->supportedDTypes() == std::vector<DType>{DType::F16, DType::BF16, DType::F32});
-  CHECK(sage->supportedHeadSizes().empty()); // claims nothing it cannot run
+  CHECK(sage->supportedHeadSizes() == flash->supportedHeadSizes());
+  CHECK(sage->supportedDTypes() == std::vector<DType>{DType::F16, DType::BF16});
 
   CHECK(flash->unsupportedReason(80, DType::BF16, {}) ==
         "head size 80 is not one of 32, 64, 96, 128, 160, 192, 224, 256");
@@ -213,28 +214,58 @@ TEST_CASE("selector: unknown names are errors listing the known ones", "[backend
   CHECK(contains(e.what(), "'xformers' (from ATTNJIT_ATTENTION_BACKEND) is not known"));
 }
 
-TEST_CASE("selector: SAGE_ATTN is known but not built yet", "[backend]") {
+TEST_CASE("selector: SAGE_ATTN serves by name, falls back logged, strict fails", "[backend]") {
   ScopedEnv env(kAttentionBackendEnv, nullptr);
   SelectorOptions opts;
   opts.requested = "SAGE_ATTN";
+  CHECK(nameOf(selectAttentionBackend(128, DType::BF16, opts)) == "SAGE_ATTN");
+  CHECK(nameOf(selectAttentionBackend(256, DType::F16, opts)) == "SAGE_ATTN");
   {
+    // f32 is not Sage's: SDPA serves it, and the log says why.
     LogCapture log;
-    BackendSelection s = selectAttentionBackend(128, DType::BF16, opts);
-    CHECK(nameOf(s) == "FLASH_ATTN");
+    BackendSelection s = selectAttentionBackend(128, DType::F32, opts);
+    CHECK(nameOf(s) == "SDPA");
     CHECK(s.isFallback());
-    CHECK(log.countWarnings("SAGE_ATTN is not built yet") == 1);
+    CHECK(log.countWarnings("dtype f32 is not one of f16, bf16") == 1);
   }
   opts.strict = true;
-  Error e = thrownBy([&] { selectAttentionBackend(128, DType::BF16, opts); });
+  Error e = thrownBy([&] { selectAttentionBackend(80, DType::BF16, opts); });
   CHECK(e.kind() == ErrorKind::Unsupported);
-  CHECK(contains(e.what(), "SAGE_ATTN is not built yet"));
+  CHECK(contains(e.what(), "head size 80 is not one of 32, 64, 96, 128, 160, 192, 224, 256"));
+
+  auto sage = BackendRegistry::instance().get("SAGE_ATTN");
+  CHECK(sage->unsupportedReason(64, DType::BF16, {{"granularity", std::string("per_row")}}) ==
+        "granularity='per_row' is not one of per_block, per_warp, per_thread");
+  CHECK(sage->unsupportedReason(64, DType::BF16, {{"pv_accum", std::string("fp16")}}) ==
+        "pv_accum='fp16' is not one of fp32, fp32_fp32");
+  CHECK(sage->unsupportedReason(64, DType::BF16, {{"dropout_p", 0.5}}) ==
+        "dropout_p=0.5 (SAGE_ATTN has no dropout; SDPA does)");
+  CHECK(sage->unsupportedReason(64, DType::BF16,
+                                {{"granularity", std::string("per_warp")},
+                                 {"smooth_k", false},
+                                 {"pv_accum", std::string("fp32")}})
+            .empty());
 
   ImplParams p;
   p.numHeads = 8;
   p.headSize = 128;
-  e = thrownBy([&] { BackendRegistry::instance().get("SAGE_ATTN")->makeImpl(p); });
-  CHECK(e.kind() == ErrorKind::Unsupported);
-  CHECK(contains(e.what(), "not built yet"));
+  p.softmaxScale = 0.5f;
+  p.causal = true;
+  p.extra = {{"granularity", std::string("per_block")}, {"smooth_k", false},
+             {"pv_accum", std::string("fp32")}};
+  auto impl = sage->makeImpl(p);
+  auto *sageImpl = dynamic_cast<SageAttnImpl *>(impl.get());
+  REQUIRE(sageImpl != nullptr);
+  SageOptions o = sageImpl->options(AttentionMetadata());
+  CHECK(o.causal);
+  CHECK(o.softmaxScale == 0.5f); // honoured, unlike FastVideo's Sage backend
+  CHECK(o.granularity == Granularity::PerBlock);
+  CHECK_FALSE(o.smoothK);
+  CHECK(o.pvAccum == PvAccum::Fp32);
+  p.extra = {{"qk_quant_gran", std::string("per_warp")}};
+  e = thrownBy([&] { sage->makeImpl(p); });
+  CHECK(e.kind() == ErrorKind::InvalidArgument);
+  CHECK(contains(e.what(), "qk_quant_gran"));
 }
 
 TEST_CASE("selector: nothing serves -> every reason", "[backend]") {

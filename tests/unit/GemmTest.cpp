@@ -1,9 +1,11 @@
 //===- GemmTest.cpp - linear() checks and the GEMM recipe's kernels -------===//
 //
 // Part of attnjit. CPU-only: linear()'s argument checks (fake device
-// pointers, real messages), the gemm spec, and the kernels of the GEMM recipe
-// compiled to PTX (mma.sync, ldmatrix and cp.async for 16-bit, FMA for f32)
-// with the entry's parameters matching kGemmParams.
+// pointers, real messages), the gemm spec, and the kernels of the GEMM
+// recipes compiled to PTX (sm_80: mma.sync, ldmatrix and cp.async for
+// 16-bit, FMA for f32; sm_90a 16-bit: TMA, wgmma, warp specialization) with
+// the entry's parameters matching kGemmParams (+ kGemmTmaParams), and their
+// config limits.
 //
 //===----------------------------------------------------------------------===//
 #include <catch2/catch.hpp>
@@ -126,9 +128,21 @@ TEST_CASE("linear spec and kernel arguments", "[gemm]") {
 }
 
 #ifdef ATTNJIT_HAVE_COMPILER
-TEST_CASE("gemm kernels compile for sm_80 and sm_90a", "[gemm]") {
+namespace {
+/// Parameters of the entry `name` in `ptx`.
+size_t entryParams(const std::string &ptx, const std::string &name) {
+  size_t entry = ptx.find(".entry " + name);
+  std::string sig = ptx.substr(entry, ptx.find(')', entry) - entry);
+  size_t params = 0;
+  for (size_t p = sig.find(".param"); p != std::string::npos; p = sig.find(".param", p + 1))
+    ++params;
+  return params;
+}
+} // namespace
+
+TEST_CASE("gemm kernels compile for sm_80, sm_90 and sm_90a", "[gemm]") {
   for (DType dt : {DType::BF16, DType::F16, DType::F32})
-    for (const char *arch : {"sm_80", "sm_90a"}) {
+    for (const char *arch : {"sm_80", "sm_90", "sm_90a"}) {
       AttentionSpec s;
       s.variant = Variant::Gemm;
       s.headDim = 0;
@@ -136,39 +150,85 @@ TEST_CASE("gemm kernels compile for sm_80 and sm_90a", "[gemm]") {
       s.arch = arch;
       INFO(s.canonical());
       CompiledKernel ck = compileAttention(s);
-      CHECK(ck.spec.config.isComplete());
+      const KernelConfig &c = ck.spec.config;
+      CHECK(c.isComplete());
       CHECK(ck.ptx.find(".entry " + s.kernelName()) != std::string::npos);
+      // 16-bit GEMMs on sm_90a take the wgmma recipe; f32 (exact FMAs) and
+      // the other archs take gemm-sm80.
+      const bool wgmma = dt != DType::F32 && std::string(arch) == "sm_90a";
+      CHECK(recipeName(s) == (wgmma ? "gemm-sm90a" : "gemm-sm80"));
       if (dt == DType::F32) {
         CHECK(ck.ptx.find("fma.rn.f32") != std::string::npos);
         CHECK(ck.ptx.find("mma.sync") == std::string::npos);
+        CHECK(entryParams(ck.ptx, s.kernelName()) == kNumGemmParams);
+      } else if (wgmma) {
+        // TMA loads and stores, wgmma from shared memory, warp specialization.
+        CHECK(ck.ptx.find("wgmma.mma_async.sync.aligned.m64n" + std::to_string(c.blockN) +
+                          "k16.f32." + (dt == DType::F16 ? "f16.f16" : "bf16.bf16")) !=
+              std::string::npos);
+        CHECK(ck.ptx.find("cp.async.bulk.tensor.2d.shared::cluster.global") != std::string::npos);
+        CHECK(ck.ptx.find("cp.async.bulk.tensor.2d.global.shared::cta") != std::string::npos);
+        CHECK(ck.ptx.find("fence.proxy.async.shared::cta") != std::string::npos);
+        CHECK(ck.ptx.find("setmaxnreg") != std::string::npos);
+        CHECK(ck.ptx.find("mma.sync") == std::string::npos);
+        CHECK(ck.ptx.find("cp.async.cg") == std::string::npos);
+        CHECK(c.numWarps == 4 * (c.blockM / 64 + 1));
+        // The ring, one 64-row staging tile per consumer warpgroup, two
+        // barriers per slot.
+        CHECK(ck.sharedMemBytes() == c.stages * (c.blockM + c.blockN) * 128 +
+                                         c.blockM * c.blockN * 2 + 16 * c.stages);
+        CHECK(ck.threadsPerBlock() == 32 * c.numWarps);
+        CHECK(entryParams(ck.ptx, s.kernelName()) == kNumGemmParams + kNumGemmTmaParams);
+        REQUIRE(ck.plan.kernels.size() == 1);
+        CHECK(ck.plan.kernels[0].params.size() == kNumGemmParams + kNumGemmTmaParams);
+        CHECK(ck.plan.kernels[0].blockRows == c.blockM);
       } else {
         CHECK(ck.ptx.find("mma.sync.aligned.m16n8k16") != std::string::npos);
         CHECK(ck.ptx.find("ldmatrix.sync.aligned") != std::string::npos);
         CHECK(ck.ptx.find("cp.async.cg.shared.global") != std::string::npos);
-        CHECK(ck.sharedMemBytes() == ck.spec.config.stages *
-                                         (ck.spec.config.blockM + ck.spec.config.blockN) * 64);
+        CHECK(ck.ptx.find("wgmma") == std::string::npos);
+        CHECK(ck.sharedMemBytes() == c.stages * (c.blockM + c.blockN) * 64);
+        CHECK(entryParams(ck.ptx, s.kernelName()) == kNumGemmParams);
       }
-      // One parameter per kGemmParams entry.
-      size_t entry = ck.ptx.find(".entry " + s.kernelName());
-      std::string sig = ck.ptx.substr(entry, ck.ptx.find(')', entry) - entry);
-      size_t params = 0;
-      for (size_t p = sig.find(".param"); p != std::string::npos; p = sig.find(".param", p + 1))
-        ++params;
-      CHECK(params == kNumGemmParams);
     }
 }
 
+TEST_CASE("sm_90a gemm kernels of every tile shape compile", "[gemm]") {
+  // One and two consumer warpgroups, every block_n (64-column store panels),
+  // deep and shallow rings.
+  for (KernelConfig c : {KernelConfig{64, 64, 8, 2}, KernelConfig{64, 256, 8, 4},
+                         KernelConfig{128, 192, 12, 3}, KernelConfig{128, 256, 12, 3},
+                         KernelConfig{128, 64, 12, 8}}) {
+    AttentionSpec s;
+    s.variant = Variant::Gemm;
+    s.headDim = 0;
+    s.dtype = DType::BF16;
+    s.arch = "sm_90a";
+    s.config = c;
+    INFO(c.str());
+    CompiledKernel ck = compileAttention(s);
+    CHECK(ck.spec.config == c);
+    CHECK(ck.ptx.find("wgmma.mma_async.sync.aligned.m64n" + std::to_string(c.blockN) + "k16") !=
+          std::string::npos);
+    // setmaxnreg only where two consumer warpgroups need more than 168 registers.
+    CHECK((ck.ptx.find("setmaxnreg") != std::string::npos) == (c.blockM == 128));
+    CHECK(ck.sharedMemBytes() ==
+          c.stages * (c.blockM + c.blockN) * 128 + c.blockM * c.blockN * 2 + 16 * c.stages);
+  }
+}
+
 TEST_CASE("gemm configs outside the recipe's limits are refused with the reason", "[gemm]") {
-  auto refuse = [](KernelConfig c, DType dt, const std::string &part) {
+  auto refuse = [](KernelConfig c, DType dt, const std::string &part,
+                   const char *arch = "sm_80") {
     AttentionSpec s;
     s.variant = Variant::Gemm;
     s.headDim = 0;
     s.dtype = dt;
-    s.arch = "sm_80";
+    s.arch = arch;
     s.config = c;
     try {
       compileAttention(s);
-      FAIL("compiled " << c.str());
+      FAIL("compiled " << c.str() << " for " << arch);
     } catch (const Error &e) {
       CHECK(has(e.what(), part));
     }
@@ -180,5 +240,17 @@ TEST_CASE("gemm configs outside the recipe's limits are refused with the reason"
   refuse({256, 256, 2, 3}, DType::BF16, "exceeds 64 x 64");
   refuse({64, 64, 8, 2}, DType::F32, "stages must be 1");
   refuse({64, 32, 8, 1}, DType::F32, "(block_m / 4) * (block_n / 4) = 32 * warps (256)");
+  // sm_90a, 16-bit: the wgmma recipe's own limits.
+  refuse({96, 128, 8, 3}, DType::BF16, "block_m must be 64 or 128", "sm_90a");
+  refuse({128, 128, 8, 3}, DType::BF16,
+         "block_m 128 takes 2 consumer warpgroups and one producer, so warps must be 12, got 8",
+         "sm_90a");
+  refuse({128, 96, 12, 3}, DType::F16, "block_n must be 64, 128, 192 or 256", "sm_90a");
+  refuse({128, 320, 12, 3}, DType::BF16, "block_n must be 64, 128, 192 or 256", "sm_90a");
+  refuse({128, 128, 12, 1}, DType::BF16, "stages must be 2..8", "sm_90a");
+  refuse({128, 256, 12, 6}, DType::BF16, "bytes of shared memory, sm_90a allows at most",
+         "sm_90a");
+  // f32 on sm_90a is gemm-sm80's: its limits apply.
+  refuse({64, 64, 8, 2}, DType::F32, "stages must be 1", "sm_90a");
 }
 #endif

@@ -15,6 +15,7 @@
 #include "attnjit/Runtime/Hash.h"
 #include "attnjit/Runtime/KernelParams.h"
 #include "attnjit/Runtime/KernelRuntime.h"
+#include "attnjit/Core/SageKernelABI.h"
 #include "attnjit/Core/SdpaKernelABI.h"
 
 #include <catch2/catch.hpp>
@@ -307,7 +308,13 @@ TEST_CASE("ABI tables map onto plan parameter kinds", "[plan]") {
   CHECK(flash.back() == ParamKind::F32);
   CHECK(std::equal(flash.begin(), flash.end(), sdpa.begin()));
   CHECK(sdpa.back() == ParamKind::I64); // offset
-  CHECK(abiParamKinds(Variant::Sage).empty());
+  // Every kernel of a Sage plan takes kSageParams.
+  std::vector<ParamKind> sage = abiParamKinds(Variant::Sage);
+  REQUIRE(sage.size() == kNumSageParams);
+  CHECK(sage[13] == ParamKind::Ptr);  // v_max_part
+  CHECK(sage[14] == ParamKind::I32);  // seqlen_q
+  CHECK(sage.back() == ParamKind::F32);
+  CHECK(abiVersion(Variant::Sage) == kSageAbiVersion);
   CHECK(toParamKind(AbiType::TensorMap) == ParamKind::TensorMap);
   CHECK(paramSize(ParamKind::TensorMap) == 128);
   CHECK(paramAlign(ParamKind::TensorMap) == 64);

@@ -38,6 +38,10 @@ std::vector<DType> candidates(DType) {
 std::vector<MaskKind> candidates(MaskKind) {
   return {MaskKind::None, MaskKind::Bool, MaskKind::Additive, MaskKind::BoolHides};
 }
+std::vector<Granularity> candidates(Granularity) {
+  return {Granularity::PerBlock, Granularity::PerWarp, Granularity::PerThread};
+}
+std::vector<PvAccum> candidates(PvAccum) { return {PvAccum::Fp32, PvAccum::Fp32Fp32}; }
 // An array, not std::vector<bool>, whose proxy references would not be bools.
 std::array<bool, 2> candidates(bool) { return {false, true}; }
 std::vector<int> candidates(int) { return {0, 1, 16, 32, 64, 80, 96, 128, 256}; }
@@ -69,8 +73,9 @@ std::vector<std::string> splitItems(const std::string &text) {
   return items;
 }
 
-/// Two specs whose fields between them take every field off its default: a
-/// flash one and an sdpa one with a mask (mask_per_key and dropout need it).
+/// Three specs whose fields between them take every field off its default: a
+/// flash one, an sdpa one with a mask (mask_per_key and dropout need it) and a
+/// sage one (granularity, smooth_k and pv_accum need it).
 std::vector<AttentionSpec> baseSpecs() {
   AttentionSpec flash;
   flash.variant = Variant::Flash;
@@ -85,7 +90,11 @@ std::vector<AttentionSpec> baseSpecs() {
   sdpa.maskKind = MaskKind::Bool;
   sdpa.arch = "sm_90a";
   sdpa.config = {128, 64, 4, 2};
-  return {flash, sdpa};
+  AttentionSpec sage;
+  sage.variant = Variant::Sage;
+  sage.headDim = 128;
+  sage.arch = "sm_90a";
+  return {flash, sdpa, sage};
 }
 
 /// One spec with one field changed.
@@ -131,7 +140,8 @@ TEST_CASE("spec field list: keys, count and the canonical text format", "[spec]"
   // and value spelling must not change.
   CHECK(AttentionSpec().canonical() ==
         "variant=flash;head_dim=128;causal=0;dtype=bf16;lse=0;mask=none;mask_per_key=0;"
-        "dropout=0;arch=sm_90a;block_m=0;block_n=0;warps=0;stages=0");
+        "dropout=0;arch=sm_90a;block_m=0;block_n=0;warps=0;stages=0;granularity=per_thread;"
+        "smooth_k=1;pv_accum=fp32_fp32");
   AttentionSpec s;
   s.variant = Variant::Sdpa;
   s.headDim = 80;
@@ -145,10 +155,22 @@ TEST_CASE("spec field list: keys, count and the canonical text format", "[spec]"
   s.config = {128, 32, 4, 2};
   CHECK(s.canonical() ==
         "variant=sdpa;head_dim=80;causal=1;dtype=f16;lse=1;mask=additive;mask_per_key=1;"
-        "dropout=1;arch=sm_80;block_m=128;block_n=32;warps=4;stages=2");
+        "dropout=1;arch=sm_80;block_m=128;block_n=32;warps=4;stages=2;granularity=per_thread;"
+        "smooth_k=1;pv_accum=fp32_fp32");
   CHECK(memoryKeyFields(s) ==
         SpecKeyFields{int64_t(Variant::Sdpa), 80, 1, int64_t(DType::F16), 1,
-                      int64_t(MaskKind::Additive), 1, 1, 0, 128, 32, 4, 2});
+                      int64_t(MaskKind::Additive), 1, 1, 0, 128, 32, 4, 2,
+                      int64_t(Granularity::PerThread), 1, int64_t(PvAccum::Fp32Fp32)});
+  AttentionSpec sage;
+  sage.variant = Variant::Sage;
+  sage.granularity = Granularity::PerWarp;
+  sage.smoothK = false;
+  sage.pvAccum = PvAccum::Fp32;
+  CHECK(sage.canonical() ==
+        "variant=sage;head_dim=128;causal=0;dtype=bf16;lse=0;mask=none;mask_per_key=0;"
+        "dropout=0;arch=sm_90a;block_m=0;block_n=0;warps=0;stages=0;granularity=per_warp;"
+        "smooth_k=0;pv_accum=fp32");
+  CHECK(sage.kernelName() == "attnjit_sage_d128_bf16_perwarp_nosmoothk_pvfp32_sm90a");
 }
 
 TEST_CASE("spec field list: every field changes canonical text, parse, memory and disk keys",
@@ -247,6 +269,33 @@ TEST_CASE("dtypes i8 and f8e4m3: names, sizes, and no current kernel takes them"
           (variant == Variant::Sdpa ? "f16, bf16 or f32" : "f16 or bf16");
       CHECK(s.validate() == expected);
     }
+}
+
+TEST_CASE("sage fields: names, parse, and only sage specs change them", "[spec]") {
+  CHECK(toString(Granularity::PerBlock) == "per_block");
+  CHECK(parseGranularity("per_thread") == Granularity::PerThread);
+  CHECK(!parseGranularity("per_row"));
+  CHECK(parsePvAccum("fp32+fp32") == PvAccum::Fp32Fp32); // the spelling
+  CHECK(!parsePvAccum("fp16"));
+  AttentionSpec flash;
+  flash.smoothK = false;
+  CHECK(flash.validate() == "granularity/smooth_k/pv_accum: only sage specs quantize; a flash spec "
+                            "keeps the defaults (per_thread, 1, fp32_fp32), got per_thread, 0, "
+                            "fp32_fp32");
+  AttentionSpec sage;
+  sage.variant = Variant::Sage;
+  for (int d = 32; d <= 256; d += 32) {
+    sage.headDim = d;
+    CHECK(sage.validate().empty());
+  }
+  sage.headDim = 80;
+  CHECK(sage.validate() == "head_dim: sage supports 32, 64, 96, 128, 160, 192, 224, 256; got 80");
+  std::optional<AttentionSpec> parsed =
+      AttentionSpec::parse("variant=sage;granularity=per_block;smooth_k=0;pv_accum=fp32");
+  REQUIRE(parsed);
+  CHECK(parsed->granularity == Granularity::PerBlock);
+  CHECK_FALSE(parsed->smoothK);
+  CHECK(parsed->pvAccum == PvAccum::Fp32);
 }
 
 TEST_CASE("checkArch: the one arch check", "[spec]") {

@@ -4,8 +4,8 @@
 //
 //   attnjit-bench [--shape B,H,S,D,causal]... [--dtype bf16|f16] [--iters N]
 //                 [--warmup N] [--no-check] [--json FILE] [--block-m N ...]
-//                 [--backend flash|sdpa|all] [--mask none|keypad|dense-bool]
-//                 [--overhead N]
+//                 [--backend flash|sdpa|sage|all] [--mask none|keypad|dense-bool]
+//                 [--granularity G] [--pv-accum A] [--no-smooth-k] [--overhead N]
 //
 // Inputs are random normal values, larger than L2 for the default shapes; the
 // output is poisoned before each timed series; times are the median of CUDA
@@ -19,6 +19,11 @@
 // FLOPs are counted as if nothing were masked, so masked rows are comparable
 // with unmasked ones. --backend all prints flash, sdpa and sdpa+keypad rows
 // (and sdpa+dense-bool with --mask dense-bool) for every shape.
+//
+// --backend sage times sageAttention() (INT8 Q K^T, FP8 P V; the quantize
+// kernels included) with --granularity per_block|per_warp|per_thread,
+// --pv-accum fp32|fp32_fp32 and --no-smooth-k; its "vs Sage2" column is
+// SageAttention2's sm90 kernel as issue 12 measured it on an H200.
 //
 // --overhead N also times N back-to-back calls of the C++ entry per row (the
 // host cost of flashAttention()/sdpaAttention() on a loaded kernel): wall time
@@ -34,6 +39,7 @@
 #include "attnjit/Runtime/Float16.h"
 #include "attnjit/Runtime/FlashAttention.h"
 #include "attnjit/Runtime/KernelRuntime.h"
+#include "attnjit/Runtime/SageAttention.h"
 #include "attnjit/Runtime/SdpaAttention.h"
 
 #include <nlohmann/json.hpp>
@@ -58,25 +64,28 @@ struct Shape {
   int64_t b, h, s, d;
   bool causal;
   double peerFa2 = 0, peerCudnn = 0; ///< PEERS.md, H100, TFLOP/s
+  double peerSage2 = 0; ///< SageAttention2 sm90, H200, TFLOP/s (issue 12)
 };
 
 // The benchmark shapes of PEERS.md with torch FA2 and cuDNN numbers (H100).
+// The third number is SageAttention2's sm90 kernel on an H200 (issue 12).
 const Shape kPeerShapes[] = {
-    {16, 32, 1024, 64, false, 291, 439}, {16, 32, 1024, 64, true, 213, 338},
-    {4, 32, 4096, 64, false, 306, 458},  {4, 32, 4096, 64, true, 278, 419},
-    {1, 32, 16384, 64, false, 311, 459}, {1, 32, 16384, 64, true, 284, 429},
-    {16, 16, 1024, 128, false, 320, 572}, {16, 16, 1024, 128, true, 248, 424},
-    {4, 16, 4096, 128, false, 349, 604}, {4, 16, 4096, 128, true, 303, 529},
-    {1, 16, 16384, 128, false, 356, 599}, {1, 16, 16384, 128, true, 311, 575},
-    {1, 12, 32760, 128, false, 333, 594}, {1, 12, 32760, 128, true, 330, 593},
+    {16, 32, 1024, 64, false, 291, 439, 172}, {16, 32, 1024, 64, true, 213, 338, 97},
+    {4, 32, 4096, 64, false, 306, 458, 367},  {4, 32, 4096, 64, true, 278, 419, 263},
+    {1, 32, 16384, 64, false, 311, 459, 500}, {1, 32, 16384, 64, true, 284, 429, 437},
+    {16, 16, 1024, 128, false, 320, 572, 207}, {16, 16, 1024, 128, true, 248, 424, 113},
+    {4, 16, 4096, 128, false, 349, 604, 497}, {4, 16, 4096, 128, true, 303, 529, 336},
+    {1, 16, 16384, 128, false, 356, 599, 725}, {1, 16, 16384, 128, true, 311, 575, 612},
+    {1, 12, 32760, 128, false, 333, 594, 789}, {1, 12, 32760, 128, true, 330, 593, 700},
 };
 
 void usage() {
   std::printf("usage: attnjit-bench [--shape B,H,S,D,causal]... [--dtype bf16|f16] [--iters N]\n"
               "                     [--warmup N] [--no-check] [--json FILE]\n"
               "                     [--block-m N --block-n N --warps N --stages N]\n"
-              "                     [--backend flash|sdpa|all] [--mask none|keypad|dense-bool]\n"
-              "                     [--overhead N]\n"
+              "                     [--backend flash|sdpa|sage|all] [--mask none|keypad|dense-bool]\n"
+              "                     [--granularity per_block|per_warp|per_thread]\n"
+              "                     [--pv-accum fp32|fp32_fp32] [--no-smooth-k] [--overhead N]\n"
               "  sdpa rows count FLOPs as unmasked; --backend all: flash, sdpa, sdpa+keypad\n");
 }
 
@@ -86,8 +95,11 @@ enum class MaskMode { None, KeyPad, DenseBool };
 struct Mode {
   bool sdpa = false;
   MaskMode mask = MaskMode::None;
+  bool sage = false;
 
   std::string label() const {
+    if (sage)
+      return "sage";
     if (!sdpa)
       return "flash";
     switch (mask) {
@@ -185,6 +197,7 @@ int main(int argc, char **argv) {
   bool check = true;
   std::string jsonPath, backend = "flash", maskName = "none";
   KernelConfig config;
+  SageOptions sageOpts;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -244,6 +257,22 @@ int main(int argc, char **argv) {
     else if (a == "--stages") config.stages = intArg(0, kMaxConfigValue);
     else if (a == "--backend") backend = next();
     else if (a == "--mask") maskName = next();
+    else if (a == "--granularity") {
+      auto g = parseGranularity(next());
+      if (!g) {
+        std::fprintf(stderr, "attnjit-bench: --granularity expects per_block, per_warp or "
+                             "per_thread\n");
+        return 2;
+      }
+      sageOpts.granularity = *g;
+    } else if (a == "--pv-accum") {
+      auto p = parsePvAccum(next());
+      if (!p) {
+        std::fprintf(stderr, "attnjit-bench: --pv-accum expects fp32 or fp32_fp32\n");
+        return 2;
+      }
+      sageOpts.pvAccum = *p;
+    } else if (a == "--no-smooth-k") sageOpts.smoothK = false;
     else if (a == "--overhead") overheadCalls = std::stoi(next());
     else if (a == "-h" || a == "--help") { usage(); return 0; }
     else {
@@ -271,12 +300,18 @@ int main(int argc, char **argv) {
     modes = {{false, MaskMode::None}};
   } else if (backend == "sdpa") {
     modes = {{true, mask}};
+  } else if (backend == "sage") {
+    if (mask != MaskMode::None) {
+      std::fprintf(stderr, "attnjit-bench: --mask needs --backend sdpa or all\n");
+      return 2;
+    }
+    modes = {{false, MaskMode::None, true}};
   } else if (backend == "all") {
     modes = {{false, MaskMode::None}, {true, MaskMode::None}, {true, MaskMode::KeyPad}};
     if (mask == MaskMode::DenseBool)
       modes.push_back({true, MaskMode::DenseBool});
   } else {
-    std::fprintf(stderr, "attnjit-bench: --backend expects flash, sdpa or all\n");
+    std::fprintf(stderr, "attnjit-bench: --backend expects flash, sdpa, sage or all\n");
     return 2;
   }
 
@@ -322,8 +357,9 @@ int main(int argc, char **argv) {
     drv.check(drv.cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
 
     nlohmann::json rows = nlohmann::json::array();
-    std::printf("%-22s %9s %9s %8s %8s %10s %9s %9s %8s  %s\n", "B,H,S,D,causal", "ms", "TFLOP/s",
-                "vs FA2", "vs cuDNN", "compile ms", "rel_l2", "cosine", "written", "backend (recipe)");
+    std::printf("%-22s %9s %9s %8s %8s %8s %10s %9s %9s %8s  %s\n", "B,H,S,D,causal", "ms",
+                "TFLOP/s", "vs FA2", "vs cuDNN", "vs Sage2", "compile ms", "rel_l2", "cosine",
+                "written", "backend (recipe)");
     for (const Shape &s : shapes)
       for (const Mode &mode : modes) {
         // --backend all runs what can serve the shape: flash has fewer head
@@ -347,7 +383,13 @@ int main(int argc, char **argv) {
         std::function<bool(int64_t, int64_t, int64_t)> visible = [](int64_t, int64_t, int64_t) {
           return true;
         };
-        if (!mode.sdpa) {
+        if (mode.sage) {
+          SageOptions opts = sageOpts;
+          opts.causal = s.causal;
+          opts.config = config;
+          call = [=] { sageAttention(qv, kv, vv, ov, opts, stream); };
+          spec = makeSageSpec(qv, opts);
+        } else if (!mode.sdpa) {
           FlashOptions opts;
           opts.causal = s.causal;
           opts.config = config;
@@ -413,13 +455,15 @@ int main(int argc, char **argv) {
             std::snprintf(buf, sizeof(buf), "%8s", "-");
           return std::string(buf);
         };
-        std::printf("%-22s %9.3f %9.1f %s %s %10.1f %9.2e %9.6f %7.1f%%  %s\n", label, ms, tflops,
-                    vsPeer(s.peerFa2).c_str(), vsPeer(s.peerCudnn).c_str(), firstMs, relL2,
-                    cosine, 100.0 * double(written) / double(n), backendLabel.c_str());
+        std::printf("%-22s %9.3f %9.1f %s %s %s %10.1f %9.2e %9.6f %7.1f%%  %s\n", label, ms,
+                    tflops, vsPeer(s.peerFa2).c_str(), vsPeer(s.peerCudnn).c_str(),
+                    vsPeer(mode.sage ? s.peerSage2 : 0).c_str(), firstMs, relL2, cosine,
+                    100.0 * double(written) / double(n), backendLabel.c_str());
         std::fflush(stdout);
         rows.push_back({{"shape", label}, {"backend", mode.label()}, {"recipe", recipe}, {"ms", ms},
                         {"tflops", tflops}, {"peer_fa2", s.peerFa2},
-                        {"peer_cudnn", s.peerCudnn}, {"first_call_ms", firstMs},
+                        {"peer_cudnn", s.peerCudnn}, {"peer_sage2", s.peerSage2},
+                        {"first_call_ms", firstMs},
                         {"rel_l2", relL2}, {"cosine", cosine},
                         {"written_fraction", double(written) / double(n)}});
         if (overheadCalls > 0) {

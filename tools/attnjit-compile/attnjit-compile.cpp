@@ -26,6 +26,8 @@ static void usage(std::FILE *out) {
                "         [--dtype bf16|f16] [--arch sm_80|sm_90a|...]\n"
                "         [--emit attn|kernel|llvm|llvm-ir|ptx|cubin] [-o FILE]\n"
                "         [--block-m N] [--block-n N] [--warps N] [--stages N] [--stats]\n"
+               "         [--granularity per_block|per_warp|per_thread] [--no-smooth-k]\n"
+               "         [--pv-accum fp32|fp32_fp32]   (sage only)\n"
                "         [--spec 'variant=flash;head_dim=128;...']\n");
 }
 
@@ -71,6 +73,16 @@ int main(int argc, char **argv) {
     else if (a == "--warps") spec.config.numWarps = parseIntArg("--warps", next());
     else if (a == "--stages") spec.config.stages = parseIntArg("--stages", next());
     else if (a == "--stats") stats = true;
+    else if (a == "--granularity") {
+      auto g = parseGranularity(next());
+      if (!g) { std::fprintf(stderr, "attnjit-compile: --granularity: expected per_block, per_warp or per_thread, got '%s'\n", argv[i]); return 2; }
+      spec.granularity = *g;
+    } else if (a == "--no-smooth-k") spec.smoothK = false;
+    else if (a == "--pv-accum") {
+      auto p = parsePvAccum(next());
+      if (!p) { std::fprintf(stderr, "attnjit-compile: --pv-accum: expected fp32 or fp32_fp32, got '%s'\n", argv[i]); return 2; }
+      spec.pvAccum = *p;
+    }
     else if (a == "--spec") {
       std::string err;
       auto s = AttentionSpec::parse(next(), &err);

@@ -10,10 +10,12 @@
 //       exported inputs and compares with PyTorch's float64 output; exits 1
 //       when rel L2 exceeds 1e-4 (f32) or 1e-2 (bf16))
 // --gemm-config BM,BN,WARPS,STAGES picks the GEMM tiling (both modes; 0: the
-// recipe's table), for sweeps.
+// recipe's table), for sweeps. mha --parts also times the forward's parts
+// alone on the same shapes and views: the input projection(s), the attention
+// (SDPA, with the mask) and the output projection, to show where the time goes.
 // mask is none, keypad ([B, graph]) or dense ([B, n_query, graph]). The
 // defaults are the shapes: B = 512, graph 100 and 101, embed 128 and
-// 256 with 8 heads, n_query = graph and 1, input_dim 128; and the projection
+// 256 with 8 heads, n_query = graph and 1, input_dim 128, each mask; and the projection
 // GEMMs of those layers. scripts/peer-mha.py times PyTorch on the same shapes.
 //
 //===----------------------------------------------------------------------===//
@@ -24,8 +26,10 @@
 #include "attnjit/Runtime/EventTimer.h"
 #include "attnjit/Runtime/Float16.h"
 #include "attnjit/Runtime/Linear.h"
+#include "attnjit/Runtime/SdpaAttention.h"
 
 #include <cmath>
+#include <functional>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -48,7 +52,7 @@ struct GemmShape {
 void usage() {
   std::printf("usage: attnjit-layer-bench check DIR   (after python3 scripts/peer-mha.py export DIR)\n"
               "       attnjit-layer-bench mha [--shape B,graph,n_query,embed,none|keypad|dense]... "
-              "[--backend SDPA|FLASH_ATTN] [--gemm-config BM,BN,WARPS,STAGES] [--iters N]\n"
+              "[--backend SDPA|FLASH_ATTN] [--gemm-config BM,BN,WARPS,STAGES] [--parts] [--iters N]\n"
               "       attnjit-layer-bench gemm [--shape M,N,K]... [--gemm-config BM,BN,WARPS,STAGES] "
               "[--iters N]\n");
 }
@@ -155,6 +159,7 @@ int main(int argc, char **argv) {
   std::string backend;
   KernelConfig gemmConfig;
   int iters = 50, warmup = 10;
+  bool parts = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -190,6 +195,7 @@ int main(int argc, char **argv) {
       }
     } else if (a == "--backend") backend = next();
     else if (a == "--iters") iters = std::atoi(next().c_str());
+    else if (a == "--parts") parts = true;
     else if (a == "--warmup") warmup = std::atoi(next().c_str());
     else if (a == "-h" || a == "--help") { usage(); return 0; }
     else {
@@ -202,7 +208,7 @@ int main(int argc, char **argv) {
     for (long long e : {128, 256})
       for (long long g : {100, 101})
         for (long long nq : {g, 1LL})
-          for (const char *m : {"none", "keypad"})
+          for (const char *m : {"none", "keypad", "dense"})
             mhaShapes.push_back({512, g, nq, e, m});
   if (gemmShapes.empty())
     gemmShapes = {{51200, 384, 128}, {51200, 128, 128}, {51200, 768, 128}, {512, 128, 128},
@@ -233,7 +239,8 @@ int main(int argc, char **argv) {
                     2.0 * s.m * s.n * s.k / ms / 1e9);
       }
     } else {
-      std::printf("%-32s %-10s %10s\n", "B,graph,n_query,embed,mask", "backend", "ms");
+      std::printf("%-32s %-10s %10s%s\n", "B,graph,n_query,embed,mask", "backend", "ms",
+                  parts ? "    proj ms    attn ms     out ms   parts ms" : "");
       for (const MhaShape &s : mhaShapes) {
         const long long in = 128, H = 8;
         MhaOptions opts;
@@ -280,7 +287,74 @@ int main(int argc, char **argv) {
         char name[64];
         std::snprintf(name, sizeof(name), "%lld,%lld,%lld,%lld,%s", s.b, s.graph, s.nq, s.embed,
                       s.mask.c_str());
-        std::printf("%-32s %-10s %10.4f\n", name, std::string(layer.backendName()).c_str(), ms);
+        std::printf("%-32s %-10s %10.4f", name, std::string(layer.backendName()).c_str(), ms);
+        if (parts) {
+          // The same work as the forward, each part alone: the projection(s)
+          // into [rows, 3E] (self) or [B, E] and [B * graph, 2E] (cross), SDPA
+          // on strided BSHD views of them, the output projection.
+          const long long E = s.embed, D = E / H, qRows = s.b * s.nq, kvRows = s.b * s.graph;
+          DeviceBuffer wIn = randomBf16(size_t(3 * E * in), 6), bIn = randomBf16(size_t(3 * E), 7),
+                       wOut = randomBf16(size_t(E * E), 8), bOut = randomBf16(size_t(E), 9);
+          DeviceBuffer proj(size_t((decode ? qRows * E + kvRows * 2 * E : qRows * 3 * E) * 2));
+          DeviceBuffer attn(size_t(qRows * E * 2));
+          auto *pb = static_cast<uint8_t *>(proj.data());
+          LinearOptions lo;
+          lo.config = gemmConfig;
+          auto w = [&](long long row0, long long rows) {
+            return TensorView(static_cast<uint8_t *>(wIn.data()) + row0 * in * 2, DType::BF16,
+                              {rows, in});
+          };
+          auto bias = [&](long long off, long long n) {
+            return TensorView(static_cast<uint8_t *>(bIn.data()) + off * 2, DType::BF16, {n});
+          };
+          TensorView xq(q.data(), DType::BF16, {qRows, in});
+          long long qStride = 3 * E, kvStride = 3 * E;
+          uint8_t *kBase = pb + E * 2;
+          std::function<void()> projFn;
+          if (!decode) {
+            TensorView y(pb, DType::BF16, {qRows, 3 * E});
+            projFn = [&, y] {
+              TensorView wv = w(0, 3 * E), bv = bias(0, 3 * E);
+              linear(xq, wv, &bv, y, stream, lo);
+            };
+          } else {
+            qStride = E;
+            kvStride = 2 * E;
+            kBase = pb + qRows * E * 2;
+            TensorView yq(pb, DType::BF16, {qRows, E}), ykv(kBase, DType::BF16, {kvRows, 2 * E});
+            TensorView xh(h.data(), DType::BF16, {kvRows, in});
+            projFn = [&, yq, ykv, xh] {
+              TensorView wq = w(0, E), bq = bias(0, E), wkv = w(E, 2 * E), bkv = bias(E, 2 * E);
+              linear(xq, wq, &bq, yq, stream, lo);
+              linear(xh, wkv, &bkv, ykv, stream, lo);
+            };
+          }
+          TensorView qa(pb, DType::BF16, {s.b, s.nq, H, D}, {s.nq * qStride, qStride, D, 1});
+          TensorView ka(kBase, DType::BF16, {s.b, s.graph, H, D},
+                        {s.graph * kvStride, kvStride, D, 1});
+          TensorView va(kBase + E * 2, DType::BF16, {s.b, s.graph, H, D},
+                        {s.graph * kvStride, kvStride, D, 1});
+          TensorView oa(attn.data(), DType::BF16, {s.b, s.nq, H, D});
+          SdpaOptions so;
+          if (!maskHost.empty()) {
+            // [B, graph] -> [B, 1, 1, graph], [B, nq, graph] -> [B, 1, nq, graph]
+            std::vector<int64_t> shape4 = maskShape.size() == 2
+                                              ? std::vector<int64_t>{s.b, 1, 1, s.graph}
+                                              : std::vector<int64_t>{s.b, 1, s.nq, s.graph};
+            so.mask = TensorView(mask.data(), DType::Bool, shape4);
+            so.maskTrueHides = true;
+          }
+          TensorView ao(attn.data(), DType::BF16, {qRows, E}), yo(out.data(), DType::BF16, {qRows, E});
+          TensorView wo(wOut.data(), DType::BF16, {E, E}), bo(bOut.data(), DType::BF16, {E});
+          double projMs = medianEventMs(projFn, stream, warmup, iters);
+          double attnMs = medianEventMs([&] { sdpaAttention(qa, ka, va, oa, so, stream); }, stream,
+                                        warmup, iters);
+          double outMs = medianEventMs([&] { linear(ao, wo, &bo, yo, stream, lo); }, stream,
+                                       warmup, iters);
+          std::printf(" %10.4f %10.4f %10.4f %10.4f", projMs, attnMs, outMs,
+                      projMs + attnMs + outMs);
+        }
+        std::printf("\n");
       }
     }
     drv.cuStreamDestroy(stream);

@@ -52,7 +52,7 @@ extern "C" {
 /** Version of this interface. Incremented whenever a function or a field is
  *  added; an existing signature or field never changes meaning. Compare with
  *  attnjit_c_api_version() to detect a header/library mismatch. */
-#define ATTNJIT_C_API_VERSION 1
+#define ATTNJIT_C_API_VERSION 2
 
 /*===----------------------------------------------------------------------===*
  * Status, errors, version
@@ -209,14 +209,47 @@ typedef struct attnjit_sage_options {
 
 ATTNJIT_C_EXPORT void attnjit_sage_options_init(attnjit_sage_options *opts);
 
-/** SageAttention (quantized QK^T) through the SAGE_ATTN backend of the
- *  registry. Until the Sage kernels land the registry holds a placeholder and
- *  this returns ATTNJIT_ERROR_UNSUPPORTED with the runtime's "not built yet"
- *  message (after the shape checks). */
+/** SageAttention (INT8 Q K^T, FP8 P V; the default granularity per_thread,
+ *  smooth_k and two-level fp32 accumulation) through the SAGE_ATTN backend of
+ *  the registry. Shapes as attnjit_flash_attention; f16/bf16, head sizes 32,
+ *  64, ..., 256; needs an sm_89+ GPU (ATTNJIT_ERROR_UNSUPPORTED elsewhere). */
 ATTNJIT_C_EXPORT attnjit_status attnjit_sage_attention(const DLTensor *q, const DLTensor *k,
                                                        const DLTensor *v, const DLTensor *out,
                                                        const attnjit_sage_options *opts,
                                                        void *stream);
+
+/*===----------------------------------------------------------------------===*
+ * Attention through one pointer (C API version 2)
+ *
+ * The same entries with their arguments gathered in one struct. An FFI that
+ * pays per argument (Python's ctypes converts each one, about as much as the
+ * launch itself costs) keeps one such struct per thread, pointing at
+ * DLTensors and options it rewrites in place, and passes only its address.
+ * The checks, errors and launch are those of the entry named; a NULL `call`
+ * or a struct_size below the struct's size is ATTNJIT_ERROR_INVALID_ARGUMENT.
+ *===----------------------------------------------------------------------===*/
+
+typedef struct attnjit_flash_call {
+  uint32_t struct_size; /**< sizeof(attnjit_flash_call) */
+  const DLTensor *q, *k, *v, *out;
+  const attnjit_flash_options *opts; /**< NULL: the defaults */
+  void *stream;
+} attnjit_flash_call;
+
+/** attnjit_flash_attention(call->q, call->k, call->v, call->out, call->opts,
+ *  call->stream). */
+ATTNJIT_C_EXPORT attnjit_status attnjit_flash_attention_call(const attnjit_flash_call *call);
+
+typedef struct attnjit_sdpa_call {
+  uint32_t struct_size; /**< sizeof(attnjit_sdpa_call) */
+  const DLTensor *q, *k, *v, *out;
+  const attnjit_sdpa_options *opts; /**< NULL: the defaults */
+  void *stream;
+} attnjit_sdpa_call;
+
+/** attnjit_sdpa_attention(call->q, call->k, call->v, call->out, call->opts,
+ *  call->stream). */
+ATTNJIT_C_EXPORT attnjit_status attnjit_sdpa_attention_call(const attnjit_sdpa_call *call);
 
 /*===----------------------------------------------------------------------===*
  * Backend registry and selector (FastVideo's attention backends)

@@ -8,11 +8,13 @@
 #define ATTNJIT_COMPILER_KERNELMODULE_H
 
 #include "attnjit/Compiler/Compile.h"
+#include "attnjit/Runtime/LaunchPlan.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/BuiltinOps.h"
 
 #include <string>
+#include <vector>
 
 namespace attnjit {
 
@@ -37,6 +39,9 @@ struct LaunchShape {
   bool tensorMaps = false;
   /// > 0: persistent, this many CTAs per SM (RecipeLaunch::ctasPerSm).
   int ctasPerSm = 0;
+  /// A plan of several kernels (Sage), in launch order, each with the
+  /// variant's ABI table and a per-launch workspace; empty for one kernel.
+  std::vector<KernelLaunchInfo> planKernels;
 };
 /// Fails (error set) when no recipe serves the spec or its config cannot be used.
 bool computeLaunchShape(const AttentionSpec &spec, LaunchShape &shape, std::string &error);

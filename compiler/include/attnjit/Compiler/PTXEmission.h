@@ -33,8 +33,8 @@ std::optional<std::string> findPtxas();
 struct PtxasResult {
   std::vector<uint8_t> cubin;
   std::string log;      ///< ptxas -v output
-  int registers = -1;   ///< per thread
-  int spillStores = -1; ///< bytes
+  int registers = -1;   ///< per thread (the most of the module's kernels)
+  int spillStores = -1; ///< bytes (all of the module's kernels)
   int spillLoads = -1;  ///< bytes
 };
 bool runPtxas(const std::string &ptxasPath, const std::string &ptx, const std::string &arch,

@@ -32,6 +32,18 @@ enum class DType { F16, BF16, F32, Bool, I8, F8E4M3 };
 /// the MultiHeadFlashAttention module (read as such, never converted);
 /// Additive: added to the scaled scores.
 enum class MaskKind { None, Bool, Additive, BoolHides };
+/// Sage: which rows share one INT8 scale of Q and of K, relative to the
+/// attention kernel's tiling (SageAttention2's granularities; docs/SAGE.md).
+/// PerBlock: Q per CTA tile of block_m rows, K per block of block_n keys.
+/// PerWarp: Q per warp's rows, K per block of block_n keys. PerThread: Q per
+/// pair of rows an MMA thread holds (rows i and i + 8 of each 16-row tile), K
+/// per quarter of a key block (the keys whose column mod 8 is 2c or 2c + 1,
+/// which one thread of a quad holds).
+enum class Granularity { PerBlock, PerWarp, PerThread };
+/// Sage: how P V is accumulated. Fp32: straight into the fp32 output
+/// accumulator. Fp32Fp32: each key block's P V in a fresh fp32 accumulator,
+/// then added to the output (two-level accumulation).
+enum class PvAccum { Fp32, Fp32Fp32 };
 
 std::string_view toString(Variant v);
 std::string_view toString(DType t);
@@ -39,6 +51,10 @@ std::string_view toString(MaskKind m);
 std::optional<Variant> parseVariant(std::string_view s);
 std::optional<DType> parseDType(std::string_view s);
 std::optional<MaskKind> parseMaskKind(std::string_view s);
+std::string_view toString(Granularity g); ///< per_block, per_warp, per_thread
+std::string_view toString(PvAccum a);     ///< fp32, fp32_fp32
+std::optional<Granularity> parseGranularity(std::string_view s);
+std::optional<PvAccum> parsePvAccum(std::string_view s);
 /// Bytes per element of a dtype.
 int dtypeSize(DType t);
 
@@ -78,13 +94,19 @@ struct AttentionSpec {
   bool dropout = false;            ///< SDPA only
   std::string arch = "sm_90a";     ///< target, e.g. sm_80, sm_90a
   KernelConfig config;             ///< zero fields: chosen by the compiler
+  /// Sage only (other variants keep the defaults; validate() says so): the
+  /// attn.sage op's granularity, smooth_k and pv_accum, with its defaults.
+  Granularity granularity = Granularity::PerThread;
+  bool smoothK = true; ///< subtract K's mean over the keys before quantizing
+  PvAccum pvAccum = PvAccum::Fp32Fp32;
 
   /// Number of fields forEachField visits.
-  static constexpr int kNumFields = 13;
+  static constexpr int kNumFields = 16;
   /// The one field list. Calls `f(key, member)` for every compile-time field,
   /// config included, in canonical order; `key` is the canonical key and
   /// `member` a reference to the field (const when `self` is), of type
-  /// Variant, int, bool, DType, MaskKind or std::string (only the arch). The
+  /// Variant, int, bool, DType, MaskKind, Granularity, PvAccum or std::string
+  /// (only the arch). The
   /// order and keys are the canonical text format that existing cache entries
   /// and bundles are keyed by: append new fields, never reorder or rename.
   template <class Self, class F> static void forEachField(Self &self, F &&f) {
@@ -101,6 +123,9 @@ struct AttentionSpec {
     f("block_n", self.config.blockN);
     f("warps", self.config.numWarps);
     f("stages", self.config.stages);
+    f("granularity", self.granularity);
+    f("smooth_k", self.smoothK);
+    f("pv_accum", self.pvAccum);
   }
   template <class F> void forEachField(F &&f) { forEachField(*this, f); }
   template <class F> void forEachField(F &&f) const { forEachField(*this, f); }
@@ -131,7 +156,8 @@ SpecKeyFields memoryKeyFields(const AttentionSpec &spec);
 /// spec's validate() and the attn dialect's `attn.target` verifier use it.
 std::string checkArch(std::string_view arch);
 
-/// Head sizes the flash kernels are built for.
+/// Head sizes the flash kernels are built for (32..256, step 32); the Sage
+/// kernels take the same ones.
 bool isSupportedFlashHeadDim(int headDim);
 /// Compute capability (e.g. 90) of an arch string like sm_90a; -1 when unknown.
 int archComputeCapability(std::string_view arch);

@@ -30,6 +30,27 @@ inline constexpr AbiParam kGemmParams[] = {
 };
 inline constexpr size_t kNumGemmParams = sizeof(kGemmParams) / sizeof(kGemmParams[0]);
 
+/// Parameters the sm_90a GEMM recipe appends to kGemmParams. Its kernels are
+/// persistent: the grid is (ctas, 1, 1) with ctas chosen by the launcher, and
+/// each CTA walks the block_m x block_n tiles of y itself. The tensor maps
+/// (CUtensorMap by value, 128-byte swizzle, dimension 0 innermost):
+///  - tm_x: x as (K, M) with x's row stride, box (64, block_m);
+///  - tm_w: w as (K, N) with w's row stride, box (64, block_n);
+///  - tm_y: y as (N, M) with y's row stride, box (64, 64); read only when
+///    y_by_tma is 1.
+/// Loads past M, N or K read zeros; stores past M or N write nothing.
+/// y_by_tma is 1 when y's address, row stride and row (N elements) are
+/// multiples of 16 bytes (TMA clips a row's end at 16-byte granularity); 0
+/// makes the kernel store element pairs through `y` and y_row_stride instead. The table's addition changed no existing signature,
+/// so kGemmAbiVersion stays.
+inline constexpr AbiParam kGemmTmaParams[] = {{"tm_x", AbiType::TensorMap},
+                                              {"tm_w", AbiType::TensorMap},
+                                              {"tm_y", AbiType::TensorMap},
+                                              {"y_by_tma", AbiType::I32}};
+inline constexpr size_t kNumGemmTmaParams = sizeof(kGemmTmaParams) / sizeof(kGemmTmaParams[0]);
+/// Columns of one TMA box of the sm_90a GEMM (128 bytes of 16-bit elements).
+inline constexpr int kGemmTmaBoxCols = 64;
+
 /// Host-side argument block, field order identical to kGemmParams.
 struct GemmLaunchArgs {
   const void *x = nullptr, *w = nullptr, *bias = nullptr;

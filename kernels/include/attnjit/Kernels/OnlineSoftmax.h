@@ -34,16 +34,19 @@ class OnlineSoftmax {
 public:
   /// `s`: the score fragment; `o`: the output fragment (same rows);
   /// `softmaxScale`: multiplies scores (scale * log2(e), or 1 when scores are
-  /// already in the scaled log2 domain).
-  OnlineSoftmax(KernelBuilder &kb, AccFragment s, AccFragment o, mlir::Value softmaxScale)
-      : kb(kb), sf(s), of(o), scale(softmaxScale) {}
+  /// already in the scaled log2 domain). `rescaleSlack`: kRescaleSlack, or 0
+  /// for a consumer that needs every probability in [0, 1] (Sage scales P to
+  /// FP8's range, which a stale max could overflow).
+  OnlineSoftmax(KernelBuilder &kb, AccFragment s, AccFragment o, mlir::Value softmaxScale,
+                double rescaleSlack = kRescaleSlack)
+      : kb(kb), sf(s), of(o), scale(softmaxScale), slack(rescaleSlack) {}
 
   /// Per row slot: the max over the block's scores and the running max,
   /// reduced over the lanes that share the row.
   llvm::SmallVector<mlir::Value> blockMax(llvm::ArrayRef<mlir::Value> s,
                                           llvm::ArrayRef<mlir::Value> rowMax);
   /// Moves the running max to `blockMax` and rescales `rowSum` and `acc` when
-  /// some row of the warp grew by more than kRescaleSlack (warp-uniform).
+  /// some row of the warp grew by more than the slack (warp-uniform).
   void rescale(llvm::ArrayRef<mlir::Value> blockMax, llvm::SmallVectorImpl<mlir::Value> &rowMax,
                llvm::SmallVectorImpl<mlir::Value> &rowSum, llvm::SmallVectorImpl<mlir::Value> &acc);
   /// The same decision as rescale(), for pipelines whose output tile is still
@@ -87,6 +90,7 @@ private:
   KernelBuilder &kb;
   AccFragment sf, of;
   mlir::Value scale;
+  double slack;
 };
 
 } // namespace attnjit::kernels

@@ -8,8 +8,8 @@
 //
 // Recipes are listed once, in Recipes.def; adding one is its file plus one
 // line there. For a spec, the registry picks among the recipes that serve its
-// variant and arch the one with the highest minimum compute capability (an
-// sm_90a recipe where one exists, else the sm_80 one).
+// variant, arch and dtype the one with the highest minimum compute capability
+// (an sm_90a recipe where one exists, else the sm_80 one).
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNJIT_KERNELS_RECIPE_H
@@ -31,6 +31,16 @@ class GPUModuleOp;
 
 namespace attnjit::kernels {
 
+/// One kernel of a recipe that emits several (RecipeLaunch::kernels).
+struct RecipeKernel {
+  std::string entrySuffix; ///< the kernel's symbol is spec.kernelName() + this
+  int threads = 0;         ///< per CTA
+  int sharedMemBytes = 0;  ///< dynamic, per CTA
+  /// Tile grid (ceil(rows / rowsPerCta), heads, batch); what the rows, heads
+  /// and batch are is the entry point's (e.g. Sage: key chunks, kv heads).
+  int rowsPerCta = 0;
+};
+
 /// How a recipe's kernel is launched (for a spec with a complete config).
 struct RecipeLaunch {
   int threads = 0;        ///< per CTA
@@ -39,11 +49,16 @@ struct RecipeLaunch {
   /// rows (attention) or token rows (merge).
   int rowsPerCta = 0;
   /// The kernel's signature is its variant's ABI table followed by TMA tensor
-  /// maps and the batch size (kFlashSm90Params), which the launcher fills per call.
+  /// maps (kFlashSm90Params, kGemmTmaParams), which the launcher encodes per call.
   bool tensorMaps = false;
   /// > 0: a persistent kernel (GridPolicy::Persistent) with this many CTAs per
   /// SM, each walking tiles of rowsPerCta rows; 0: one CTA per tile.
   int ctasPerSm = 0;
+  /// A plan of several kernels (Sage: reduce, quantize, attend), in launch
+  /// order, each with the variant's ABI table as its signature and sharing a
+  /// workspace whose size the entry point computes per launch. Empty for a
+  /// one-kernel recipe (the fields above describe it).
+  std::vector<RecipeKernel> kernels;
 };
 
 class KernelRecipe {
@@ -59,6 +74,11 @@ public:
   /// Whether it can target `arch` (an arch string that passed validation):
   /// by default every arch at or above minCapability().
   virtual bool servesArch(std::string_view arch) const;
+  /// Whether it emits kernels of this element type: by default every one its
+  /// variant takes. A recipe that takes fewer (the sm_90a GEMM: f16 and bf16,
+  /// f32 staying on the sm_80 recipe's exact FMA path) leaves the others to
+  /// the next recipe of its variant.
+  virtual bool servesDtype(DType) const { return true; }
   /// The spec's config with zero fields taken from the recipe's table.
   virtual KernelConfig defaultConfig(const AttentionSpec &spec) const = 0;
   /// Fills `out` for a spec with a complete config; returns a message naming
@@ -72,8 +92,8 @@ public:
 /// Every registered recipe, in Recipes.def order.
 const std::vector<const KernelRecipe *> &allRecipes();
 
-/// The recipe for `spec` (variant and arch), or null with `why` naming the
-/// variant and arch and the recipes considered. `skipped`, when given,
+/// The recipe for `spec` (variant, arch and dtype), or null with `why` naming
+/// the variant and arch (and dtype) and the recipes considered. `skipped`, when given,
 /// receives the names of serving recipes passed over for a preferred one
 /// (for the caller's debug log).
 const KernelRecipe *selectRecipe(const AttentionSpec &spec, std::string *why,

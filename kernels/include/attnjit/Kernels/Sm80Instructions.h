@@ -11,6 +11,8 @@
 
 #include "attnjit/Kernels/KernelBuilder.h"
 
+#include <utility>
+
 namespace attnjit::kernels {
 
 /// Element types of an mma.sync operand.
@@ -42,6 +44,17 @@ public:
 
   /// Packs two fp32 values to one i32 of two 16-bit `elt` (f16/bf16) elements.
   mlir::Value pack2(mlir::Type elt, mlir::Value lo, mlir::Value hi);
+  /// cvt.rn.satfinite.e4m3x2.f32 (sm_89+): two fp32 values as FP8 e4m3 in
+  /// one i16, `lo` in the low byte.
+  mlir::Value cvtE4m3x2(mlir::Value lo, mlir::Value hi);
+  /// Four fp32 values as FP8 e4m3 in one i32, x[0] in the low byte: the
+  /// packing of an 8-bit MMA operand register.
+  mlir::Value packE4m3x4(mlir::Value x0, mlir::Value x1, mlir::Value x2, mlir::Value x3);
+  /// cvt.rn.f16x2.e4m3x2 (sm_89+) then to fp32: the two values of an i16 of
+  /// FP8 e4m3 (low byte first), exactly.
+  std::pair<mlir::Value, mlir::Value> e4m3x2ToF32(mlir::Value packed);
+  /// Two i16 as one i32, `lo` in the low half.
+  mlir::Value packI16x2(mlir::Value lo, mlir::Value hi);
 
 private:
   KernelBuilder &kb;

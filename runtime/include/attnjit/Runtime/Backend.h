@@ -15,8 +15,8 @@
 //   AttentionMetadata         current_timestep plus per-backend fields, with a
 //                             zero-copy field view (asdict_zerocopy).
 //   AttentionMetadataBuilder  prepare() and build(args).
-//   BackendRegistry           FLASH_ATTN, SDPA (alias TORCH_SDPA) and the place
-//                             of SAGE_ATTN.
+//   BackendRegistry           FLASH_ATTN, SDPA (alias TORCH_SDPA) and
+//                             SAGE_ATTN.
 //   selectAttentionBackend    explicit request > $ATTNJIT_ATTENTION_BACKEND >
 //                             the caller's default > automatic; fallbacks are
 //                             logged with their reason, or errors when strict.
@@ -318,13 +318,13 @@ protected:
 
 class BackendRegistry {
 public:
-  /// A registry holding FLASH_ATTN, SDPA and the SAGE_ATTN placeholder.
+  /// A registry holding FLASH_ATTN, SDPA and SAGE_ATTN.
   BackendRegistry();
   /// The process-wide registry.
   static BackendRegistry &instance();
 
   /// Registers `backend`; a name already present is an InvalidArgument unless
-  /// `replace` (how the Sage issue will take SAGE_ATTN's place).
+  /// `replace`.
   void add(std::shared_ptr<const AttentionBackend> backend, bool replace = false);
   /// Case-insensitive lookup; TORCH_SDPA is an alias of SDPA. Null if unknown.
   std::shared_ptr<const AttentionBackend> find(std::string_view name) const;

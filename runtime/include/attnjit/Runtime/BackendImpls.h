@@ -11,15 +11,17 @@
 //               attention): head sizes 1..256, f16/bf16/f32, bool or additive
 //               masks with broadcast, is_causal aligned top-left, GQA, scale,
 //               dropout_p with an explicit Philox seed and offset.
-//   SAGE_ATTN   registered as a placeholder that serves nothing ("not built
-//               yet"); the Sage issue replaces it (BackendRegistry::add with
-//               replace = true).
+//   SAGE_ATTN   sageAttention() (INT8 Q K^T, FP8 P V; docs/SAGE.md): head sizes
+//               32..256 (multiples of 32), f16/bf16, causal aligned
+//               bottom-right, GQA, softmax_scale; extras granularity, smooth_k,
+//               pv_accum. Never chosen automatically; needs sm_89+.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNJIT_RUNTIME_BACKENDIMPLS_H
 #define ATTNJIT_RUNTIME_BACKENDIMPLS_H
 
 #include "attnjit/Runtime/Backend.h"
+#include "attnjit/Runtime/SageAttention.h"
 #include "attnjit/Runtime/SdpaAttention.h"
 
 #include <memory>
@@ -121,8 +123,46 @@ protected:
   std::unique_ptr<AttentionImpl> createImpl(const ImplParams &params) const override;
 };
 
-/// The SAGE_ATTN placeholder: known by name, serves nothing.
-std::shared_ptr<const AttentionBackend> makeSageAttnPlaceholder();
+//===----------------------------------------------------------------------===//
+// SAGE_ATTN
+//===----------------------------------------------------------------------===//
+
+class SageAttnImpl : public AttentionImpl {
+public:
+  /// Throws InvalidArgument for an unknown extra or a bad extra value.
+  explicit SageAttnImpl(const ImplParams &params);
+
+  /// The options forward() passes to sageAttention() (the impl's causal,
+  /// scale and Sage extras); throws InvalidArgument when the metadata carries
+  /// what SAGE_ATTN cannot honour (a mask, a different is_causal).
+  SageOptions options(const AttentionMetadata &metadata) const;
+
+protected:
+  void check(const QkvViews &qkv, const AttentionMetadata &metadata,
+             const TensorView &out) const override;
+  void launch(const QkvViews &qkv, const AttentionMetadata &metadata, const TensorView &out,
+              CUstream stream) override;
+
+private:
+  SageOptions base_;
+};
+
+class SageAttnBackend : public AttentionBackend {
+public:
+  std::string_view name() const override { return kSageAttnBackend; }
+  bool acceptsOutputBuffer() const override { return true; }
+  std::vector<int> supportedHeadSizes() const override;
+  std::vector<DType> supportedDTypes() const override;
+  bool causalAlignedBottomRight() const override { return true; }
+  /// Never automatic: quantized attention is chosen by name.
+  int autoPriority() const override { return -1; }
+  std::unique_ptr<AttentionMetadata> makeMetadata(int64_t currentTimestep) const override;
+  std::unique_ptr<AttentionMetadataBuilder> makeMetadataBuilder() const override;
+
+protected:
+  std::unique_ptr<AttentionImpl> createImpl(const ImplParams &params) const override;
+  std::string extraReason(const ImplArgs &extra) const override;
+};
 
 } // namespace attnjit
 

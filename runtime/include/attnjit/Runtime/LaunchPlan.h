@@ -75,10 +75,11 @@ std::optional<ParamKind> parseParamKind(std::string_view s);
 
 /// Parameter kinds of the generated kernel of `variant` from its ABI table:
 /// kFlashParams for flash, kFlashParams + kSdpaExtraParams for SDPA,
-/// kMergeParams for merge, kGemmParams for gemm. Empty for a variant without a table (Sage, until its
-/// recipe lands).
+/// kMergeParams for merge, kGemmParams for gemm, kSageParams for each of the
+/// four kernels of a Sage plan (SageKernelABI.h).
 /// `tensorMaps`: the flash table followed by kFlashSm90Params (the sm_90a
-/// flash recipe's signature; flash only).
+/// flash recipe's signature: tensor maps and the batch size), the gemm table
+/// followed by kGemmTmaParams (the sm_90a GEMM recipe's); flash and gemm only.
 std::vector<ParamKind> abiParamKinds(Variant variant, bool tensorMaps = false);
 /// The ABI version of `variant`'s table (kFlashAbiVersion, kSdpaAbiVersion,
 /// kMergeAbiVersion; 0 without a table). A cached kernel of another version is

@@ -16,6 +16,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -81,6 +82,9 @@ public:
   /// The view with dimensions reordered: result dim i is this view's dim
   /// perm[i]. Throws InvalidArgument when perm is not a permutation.
   TensorView permute(const std::vector<int> &perm) const;
+  /// The same for a literal permutation, e.g. permute({0, 2, 1, 3}) (no
+  /// allocation: the attention entries call it on every launch).
+  TensorView permute(std::initializer_list<int> perm) const;
   /// Half-open byte range [first, last) that the view's elements span; empty
   /// (first == last) when numel() == 0. Assumes non-negative strides.
   std::pair<uintptr_t, uintptr_t> byteExtent() const;
@@ -88,6 +92,11 @@ public:
   std::string str() const;
 
 private:
+  /// Sets rank, shape and strides (contiguous when `strides` is null); the
+  /// rank is at most kMaxRank. No allocation: fromDLPack runs on every call.
+  void assign(int rank, const int64_t *shape, const int64_t *strides);
+  TensorView permuted(const int *perm, size_t n) const;
+
   void *data_ = nullptr;
   DType dtype_ = DType::F32;
   int rank_ = 0;
