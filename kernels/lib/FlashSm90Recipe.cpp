@@ -187,7 +187,7 @@ private:
   /// the accumulators (valid after the group's wait).
   SmallVector<Value> issueQK(Value n);
   /// Waits for V block n and issues O += P V_n as one wgmma group.
-  void issuePV(Value n, ArrayRef<Value> p, SmallVector<Value> &acc);
+  void issuePV(Value n, ArrayRef<Value> p, SmallVector<Value> &acc, bool first);
   /// Masks (when `masked`) and exponentiates S_n; returns P packed to 16-bit
   /// pairs and, in `factor`, the rescale factor of O per row slot.
   SmallVector<Value> softmaxBlock(Value n, bool masked, SmallVector<Value> &s,
@@ -196,6 +196,8 @@ private:
   /// This consumer warpgroup's turn to issue MMAs: waits for it, and hands
   /// it to the next group (named barrier 1 + g gates group g; with one group
   /// there are no turns).
+  /// The P V operand: pairs of fp32 P (softmaxBlock's) packed to 16 bits.
+  SmallVector<Value> packP(ArrayRef<Value> p);
   void turnBegin();
   void turnEnd();
 
@@ -270,7 +272,7 @@ SmallVector<Value> FlashSm90Emitter::issueQK(Value n) {
   return s;
 }
 
-void FlashSm90Emitter::issuePV(Value n, ArrayRef<Value> p, SmallVector<Value> &acc) {
+void FlashSm90Emitter::issuePV(Value n, ArrayRef<Value> p, SmallVector<Value> &acc, bool first) {
   Value slot = slotOf(n);
   sm90.mbarrierWait(vFull(slot), phaseOf(n));
   // P in mma.sync's A layout; V MN-major (head_dim contiguous): 64-column
@@ -282,7 +284,8 @@ void FlashSm90Emitter::issuePV(Value n, ArrayRef<Value> p, SmallVector<Value> &a
                                p[(2 * ks + 1) * 2 + 1]};
     Value descB = sm90.wgmmaDescriptor(add(vAddr, ci32(ks * 16 * kPanelRowBytes)),
                                        g.kvPanelBytes, 1024, SmemSwizzle::Swizzle128B);
-    sm90.wgmmaRegA(wgType, g.headDim, a, descB, acc, /*transB=*/true);
+    sm90.wgmmaRegA(wgType, g.headDim, a, descB, acc, /*transB=*/true,
+                   /*accumulate=*/!(first && ks == 0));
   }
   sm90.wgmmaCommit();
 }
@@ -301,11 +304,20 @@ SmallVector<Value> FlashSm90Emitter::softmaxBlock(Value n, bool masked, SmallVec
   }
   SmallVector<Value> blockMax = softmax->blockMax(s, rowMax);
   factor = softmax->rescaleDeferred(blockMax, rowMax, rowSum);
-  SmallVector<Value> p(g.blockN / 4);
+  // P in fp32, pairs in the order packP packs them.
+  SmallVector<Value> p(g.blockN / 2);
   softmax->exponentiate(s, rowMax, rowSum, [&](int r, int j, Value(&e)[2]) {
-    p[j * 2 + r] = sm80.pack2(elt, e[0], e[1]);
+    p[(j * 2 + r) * 2] = e[0];
+    p[(j * 2 + r) * 2 + 1] = e[1];
   });
   return p;
+}
+
+SmallVector<Value> FlashSm90Emitter::packP(ArrayRef<Value> p) {
+  SmallVector<Value> packed;
+  for (size_t i = 0; i < p.size(); i += 2)
+    packed.push_back(sm80.pack2(elt, p[i], p[i + 1]));
+  return packed;
 }
 
 void FlashSm90Emitter::turnBegin() {
@@ -382,14 +394,17 @@ void FlashSm90Emitter::emitConsumerTile(const KernelFunction &fn) {
     sm90.wgmmaWait(0);
     sm90.fenceOperands(s);
     sm90.mbarrierArrive(kEmpty(slotOf(ci32(0))));
-    SmallVector<Value> p0 = softmaxBlock(ci32(0), /*masked=*/true, s, rowMax, rowSum, factor);
+    SmallVector<Value> p0 =
+        packP(softmaxBlock(ci32(0), /*masked=*/true, s, rowMax, rowSum, factor));
 
-    auto emitLoop = [&](Value lb, Value ub, bool masked, ValueRange state) -> SmallVector<Value> {
-      auto forOp = scf::ForOp::create(b, loc, lb, ub, ci32(1), state);
-      OpBuilder::InsertionGuard g2(b);
-      b.setInsertionPointToStart(forOp.getBody());
-      Value n = forOp.getInductionVar();
-      ValueRange it = forOp.getRegionIterArgs();
+    // One step n >= 1: S_n = Q K_n^T issued with O += P_{n-1} V_{n-1}, the
+    // softmax of S_n while P V is in flight, then O takes S_n's factor.
+    // `firstPV`: block 0's P V, which starts O (scale-d 0) instead of adding
+    // to zeros: zeros would be moves that define the accumulators inside the
+    // tile loop, and ptxas serializes every wgmma of a kernel whose wgmma
+    // inputs are defined by other instructions within a pipeline stage
+    // (C7513).
+    auto step = [&](Value n, bool masked, bool firstPV, ValueRange it) -> SmallVector<Value> {
       SmallVector<Value> acc, rowMax, rowSum, factor;
       unpack(it, acc, rowMax, rowSum);
       SmallVector<Value> pPrev(it.begin() + DT * 4 + 4, it.end());
@@ -397,40 +412,83 @@ void FlashSm90Emitter::emitConsumerTile(const KernelFunction &fn) {
       turnBegin();
       sm90.wgmmaFence();
       SmallVector<Value> s = issueQK(n);
-      issuePV(prev, pPrev, acc);
+      issuePV(prev, pPrev, acc, firstPV);
       turnEnd();
       sm90.wgmmaWait(1);
       sm90.fenceOperands(s);
       sm90.mbarrierArrive(kEmpty(slotOf(n)));
-      SmallVector<Value> p = softmaxBlock(n, masked, s, rowMax, rowSum, factor);
+      SmallVector<Value> pf = softmaxBlock(n, masked, s, rowMax, rowSum, factor);
+      SmallVector<Value> p;
+      const bool latePack = masked && !firstPV;
+      if (!latePack)
+        p = packP(pf);
       sm90.wgmmaWait(0);
       sm90.fenceOperands(acc);
       sm90.fenceOperands(pPrev); // P of block n - 1 stays allocated until here
+      // P of block n is packed only now, into the registers P of block n - 1
+      // just freed: packed earlier, it would live beside them and be copied
+      // into them in the loop latch, a move that ptxas counts as defining a
+      // wgmma input within a pipeline stage, serializing every wgmma (C7513).
+      if (latePack) {
+        sm90.fenceOperands(pf);
+        p = packP(pf);
+      }
       sm90.mbarrierArrive(vEmpty(slotOf(prev)));
       softmax->scaleRows(factor, acc);
-      scf::YieldOp::create(b, loc, pack(acc, rowMax, rowSum, p));
+      return pack(acc, rowMax, rowSum, p);
+    };
+    auto emitLoop = [&](Value lb, Value ub, bool masked, ValueRange state) -> SmallVector<Value> {
+      auto forOp = scf::ForOp::create(b, loc, lb, ub, ci32(1), state);
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(forOp.getBody());
+      scf::YieldOp::create(b, loc,
+                           step(forOp.getInductionVar(), masked, false, forOp.getRegionIterArgs()));
       return SmallVector<Value>(forOp.getResults());
     };
-    Value mid = maxsi(nNoMask, ci32(1));
-    SmallVector<Value> state = emitLoop(ci32(1), mid, /*masked=*/false,
-                                        pack(acc, rowMax, rowSum, p0));
-    state = emitLoop(mid, nEnd, /*masked=*/true, state);
+    // The last block's P V (the first, when it is block 0).
+    auto lastPV = [&](ValueRange state, bool firstPV) {
+      SmallVector<Value> acc, rowMax, rowSum;
+      unpack(state, acc, rowMax, rowSum);
+      SmallVector<Value> pLast(state.begin() + DT * 4 + 4, state.end());
+      Value last = sub(nEnd, ci32(1));
+      turnBegin();
+      sm90.wgmmaFence();
+      issuePV(last, pLast, acc, firstPV);
+      turnEnd();
+      sm90.wgmmaWait(0);
+      sm90.fenceOperands(acc);
+      sm90.fenceOperands(pLast);
+      sm90.mbarrierArrive(vEmpty(slotOf(last)));
+      return pack(acc, rowMax, rowSum, {});
+    };
 
-    // The last block's P V.
-    unpack(state, acc, rowMax, rowSum);
-    SmallVector<Value> pLast(state.begin() + DT * 4 + 4, state.end());
-    Value last = sub(nEnd, ci32(1));
-    turnBegin();
-    sm90.wgmmaFence();
-    issuePV(last, pLast, acc);
-    turnEnd();
-    sm90.wgmmaWait(0);
-    sm90.fenceOperands(acc);
-    sm90.fenceOperands(pLast);
-    sm90.mbarrierArrive(vEmpty(slotOf(last)));
-    scf::YieldOp::create(b, loc, pack(acc, rowMax, rowSum, {}));
+    // Block 1 is peeled (masked: it may be the last block), so that block
+    // 0's P V is issued with scale-d 0 in one place; blocks 2.. run in an
+    // unmasked then a masked loop.
+    SmallVector<Value> state0 = pack(acc, rowMax, rowSum, p0);
+    auto oneBlock = scf::IfOp::create(b, loc, TypeRange(ValueRange(init)),
+                                      cmpi(arith::CmpIPredicate::eq, nEnd, ci32(1)), true);
+    {
+      OpBuilder::InsertionGuard g3(b);
+      b.setInsertionPointToStart(&oneBlock.getThenRegion().front());
+      scf::YieldOp::create(b, loc, lastPV(state0, /*firstPV=*/true));
+      b.setInsertionPointToStart(&oneBlock.getElseRegion().front());
+      SmallVector<Value> state = step(ci32(1), /*masked=*/true, /*firstPV=*/true, state0);
+      Value mid = maxsi(nNoMask, ci32(2));
+      state = emitLoop(ci32(2), mid, /*masked=*/false, state);
+      state = emitLoop(mid, nEnd, /*masked=*/true, state);
+      scf::YieldOp::create(b, loc, lastPV(state, /*firstPV=*/false));
+    }
+    scf::YieldOp::create(b, loc, SmallVector<Value>(oneBlock.getResults()));
+
     b.setInsertionPointToStart(&hasBlocks.getElseRegion().front());
-    scf::YieldOp::create(b, loc, init);
+    SmallVector<Value> none(init.begin(), init.end());
+    {
+      SmallVector<Value> junk(DT * 4, LLVM::PoisonOp::create(b, loc, b.getF32Type()));
+      sm90.fenceOperands(junk);
+      std::copy(junk.begin(), junk.end(), none.begin());
+    }
+    scf::YieldOp::create(b, loc, none);
   }
   SmallVector<Value> state(hasBlocks.getResults());
   // Every Q K^T of this tile completed: the producer may load the next Q.
