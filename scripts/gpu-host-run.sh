@@ -15,7 +15,8 @@
 #   scripts/gpu-host-run.sh sanitize [compute-sanitizer tool...]
 # sanitize: compute-sanitizer's memcheck, racecheck, synccheck and initcheck
 # (or the tools named) over [sanitize-sample] (flash, flash+lse, SDPA with a
-# mask and with dropout, merge; tests/gpu/SanitizerSampleTest.cpp) and the
+# mask and with dropout, merge, Sage, the GEMM on both store paths;
+# tests/gpu/SanitizerSampleTest.cpp) and the
 # [runtime] tests, minus by name the ones that provoke CUDA API errors on
 # purpose (invalid PTX, over-limit shared memory and threads) and the timing
 # test; any report fails the mode (--error-exitcode).

@@ -5,11 +5,13 @@
 // Quantized attention (SageAttention2's semantics, docs/SAGE.md) as a plan of
 // four kernels (SageKernelABI.h), all emitted here:
 //
-//   reduce    per chunk of keys: per-channel sums of K and max |V|;
-//   quant_kv  K minus its mean (smooth_k) to INT8, one scale per granularity
+//   reduce    per chunk of keys: per-channel sum, max and min of K, max |V|;
+//   quant_kv  K' = K minus its mean (smooth_k) or K, divided per channel by
+//             f_c = sqrt(max |K'_c|), to INT8, one scale per granularity
 //             group of a key block; V to FP8 e4m3, one scale per channel,
 //             transposed to [D, keys] with each 16-key group permuted (below);
-//   quant_q   Q to INT8, softmax_scale * log2(e) folded into its scales;
+//   quant_q   Q_c * f_c to INT8, softmax_scale * log2(e) folded into its
+//             scales (the product is unchanged: sum_c (Q_c f_c)(K'_c / f_c));
 //   attend    FlashAttention-2's loop (FlashSm80Recipe.cpp) on the quantized
 //             operands: S = Q K^T by mma.sync m16n8k32 s8 (int32), times
 //             q_scale * k_scale is already in the scaled log2 domain; the
@@ -26,6 +28,15 @@
 // lost, and P V = P_hi V_hi + (P_lo V_hi + P_hi V_lo) / 16, three e4m3 MMAs
 // whose small terms share an accumulator (P_lo V_lo, 2^-8 of the product, is
 // dropped). That leaves the INT8 Q K^T as the main error (docs/SAGE.md).
+//
+// Channel factors. A K channel r times larger than the others sets the INT8
+// scale of every key group it is in, and the other channels lose r times
+// their resolution (K with x3 outlier channels: 1.7% relative L2 of the
+// output, over 2.5% for a query row that sees ~100 keys). Dividing K'_c by
+// f_c = sqrt(max |K'_c|) and multiplying Q_c by it leaves Q K'^T as it is and
+// splits the channel's excess between the two operands (sqrt(r) each), which
+// a float64 model of the quantization puts at the best exponent (1/2 beats
+// 3/4 and 1 with x3 and x4 outliers; none changes normal inputs).
 //
 // Operand layouts. An 8-bit m16n8k32 MMA reads 32 bytes of K per row, as the
 // 16-bit m16n8k16 one does, so Q and K tiles (rows of D bytes) use the flash
@@ -52,6 +63,7 @@
 
 #include <cassert>
 #include <cmath>
+#include <limits>
 #include <optional>
 
 using namespace mlir;
@@ -156,11 +168,11 @@ std::string SageGeometry::compute(const AttentionSpec &spec, SageGeometry &g) {
     pow2 *= 2;
   g.reduceRowLanes = std::max(8, pow2);
   g.reduceThreads = channelGroups * g.reduceRowLanes;
-  g.reduceSmem = 2 * g.reduceRowLanes * spec.headDim * 4;
-  // quant_kv: mean and V max per channel, row maxima, group maxima, V^T tile.
-  g.quantKvSmem = 2 * spec.headDim * 4 + c.blockN * 4 + 16 + 2 * spec.headDim * c.blockN;
-  // quant_q: mean per channel, row maxima, row dots, group maxima.
-  g.quantQSmem = spec.headDim * 4 + 2 * c.blockM * 4 + g.qGroups * 4;
+  g.reduceSmem = 4 * g.reduceRowLanes * spec.headDim * 4;
+  // quant_kv: mean, V max and 1 / f per channel, row maxima, group maxima, V^T tile.
+  g.quantKvSmem = 3 * spec.headDim * 4 + c.blockN * 4 + 16 + 2 * spec.headDim * c.blockN;
+  // quant_q: f and mean per channel, row maxima, row corrections, group maxima.
+  g.quantQSmem = 2 * spec.headDim * 4 + 2 * c.blockM * 4 + g.qGroups * 4;
   return {};
 }
 
@@ -230,6 +242,8 @@ protected:
   }
   /// |x| as max(x, -x): the GPU lowering takes llvm.intr.fabs for a libdevice call.
   Value fabs(Value x) { return fmax(x, fneg(x)); }
+  Value fmin(Value x, Value y) { return LLVM::MinNumOp::create(b, loc, x, y); }
+  Value posInf() { return cf32(std::numeric_limits<double>::infinity()); }
   Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
   Value lt(Value x, Value y) { return cmpi(arith::CmpIPredicate::slt, x, y); }
   Value eq(Value x, Value y) { return cmpi(arith::CmpIPredicate::eq, x, y); }
@@ -239,16 +253,20 @@ protected:
     Value zero = cmpf(arith::CmpFPredicate::OEQ, amax, cf32(0.0));
     return select(zero, cf32(1.0), fmul(amax, cf32(1.0 / 127.0)));
   }
-  /// round(x * inv) as int8, eight at a time, stored as 8 bytes at `ptr`.
-  void storeInt8x8(ArrayRef<Value> x, Value inv, Value ptr) {
+  /// round(x * inv) as int8, eight at a time, stored as 8 bytes at `ptr`;
+  /// returns the rounded values (as fp32).
+  SmallVector<Value, 8> storeInt8x8(ArrayRef<Value> x, Value inv, Value ptr) {
     Value v = LLVM::PoisonOp::create(b, loc, VectorType::get({8}, i8));
+    SmallVector<Value, 8> rounded;
     for (int e = 0; e < 8; ++e) {
       Value r = intrinsic("llvm.rint.f32", fmul(x[e], inv));
+      rounded.push_back(r);
       Value q = arith::FPToSIOp::create(b, loc, i32, r);
       q = arith::TruncIOp::create(b, loc, i8, q);
       v = LLVM::InsertElementOp::create(b, loc, v, q, ci32(e));
     }
     LLVM::StoreOp::create(b, loc, LLVM::BitcastOp::create(b, loc, i64, v), ptr, 8);
+    return rounded;
   }
   /// Runs body(it) for it in [0, count) of a thread-strided loop over `total`
   /// items (compile-time), guarding the last round when total % threads != 0.
@@ -291,7 +309,10 @@ public:
     Value grp = remui(tid, G), lane = divui(tid, G);
     Value col = mul(grp, ci32(8));
 
+    // Per channel of the thread's 8: sum, max and min of K, max |V|.
     SmallVector<Value> init(8, cf32(0.0));
+    init.append(8, negInf());
+    init.append(8, posInf());
     init.append(8, cf32(0.0));
     auto loop = scf::ForOp::create(b, loc, add(start, lane), end, ci32(R), init);
     {
@@ -307,27 +328,39 @@ public:
       for (int e = 0; e < 8; ++e)
         next.push_back(fadd(it[e], kx[e]));
       for (int e = 0; e < 8; ++e)
-        next.push_back(fmax(it[8 + e], fabs(vx[e])));
+        next.push_back(fmax(it[8 + e], kx[e]));
+      for (int e = 0; e < 8; ++e)
+        next.push_back(fmin(it[16 + e], kx[e]));
+      for (int e = 0; e < 8; ++e)
+        next.push_back(fmax(it[24 + e], fabs(vx[e])));
       scf::YieldOp::create(b, loc, next);
     }
-    // Per thread: 8 sums then 8 maxima at [lane][col + e] of two [R][D] arrays.
-    for (int e = 0; e < 8; ++e) {
-      Value off = mul(add(mul(lane, ci32(D)), add(col, ci32(e))), ci32(4));
-      smemStoreF32(loop.getResult(e), off);
-      smemStoreF32(loop.getResult(8 + e), add(off, ci32(R * D * 4)));
-    }
+    // Per thread: its 8 channels of each statistic at [stat][lane][col + e]
+    // of four [R][D] arrays.
+    for (int st = 0; st < 4; ++st)
+      for (int e = 0; e < 8; ++e) {
+        Value off = mul(add(mul(lane, ci32(D)), add(col, ci32(e))), ci32(4));
+        smemStoreF32(loop.getResult(st * 8 + e), add(off, ci32(st * R * D * 4)));
+      }
     sm80.barrier();
     ifThen(lt(tid, ci32(D)), [&] {
-      Value sum = cf32(0.0), mx = cf32(0.0);
+      Value sum = cf32(0.0), kmax = negInf(), kmin = posInf(),
+            vmax = cf32(0.0);
       for (int r = 0; r < R; ++r) {
         Value off = mul(add(ci32(r * D), tid), ci32(4));
         sum = fadd(sum, smemF32(off));
-        mx = fmax(mx, smemF32(add(off, ci32(R * D * 4))));
+        kmax = fmax(kmax, smemF32(add(off, ci32(R * D * 4))));
+        kmin = fmin(kmin, smemF32(add(off, ci32(2 * R * D * 4))));
+        vmax = fmax(vmax, smemF32(add(off, ci32(3 * R * D * 4))));
       }
       Value bkv = add(mul(batch, arg("num_kv_heads")), kvHead);
-      Value idx = ext64(add(mul(add(mul(bkv, arg("reduce_chunks")), chunk), ci32(D)), tid));
+      Value part = add(mul(bkv, arg("reduce_chunks")), chunk);
+      Value idx = ext64(add(mul(part, ci32(D)), tid));
       storeF32(sum, f32At(arg("k_sum_part"), idx));
-      storeF32(mx, f32At(arg("v_max_part"), idx));
+      storeF32(vmax, f32At(arg("v_max_part"), idx));
+      Value ridx = ext64(add(mul(part, ci32(2 * D)), tid));
+      storeF32(kmax, f32At(arg("k_range_part"), ridx));
+      storeF32(kmin, f32At(arg("k_range_part"), add(ridx, ci64(D))));
     });
     gpu::ReturnOp::create(b, loc);
   }
@@ -346,46 +379,63 @@ public:
     b.setInsertionPointToEnd(module.getBody());
     begin(module, kSageKernelSuffixes[1], kQuantThreads);
     const int D = g.headDim, G = D / 8, BN = g.blockN, T = kQuantThreads;
-    // Shared memory: mean[D], vmax[D], rowMax[BN], groupMax[4], V_hi^T and
-    // V_lo^T [D][BN].
-    const int vmaxOff = D * 4, rowMaxOff = 2 * D * 4, groupOff = rowMaxOff + BN * 4,
-              vtOff = groupOff + 16;
+    // Shared memory: mean[D], vmax[D], 1 / f[D], rowMax[BN], groupMax[4],
+    // V_hi^T and V_lo^T [D][BN].
+    const int vmaxOff = D * 4, invFOff = 2 * D * 4, rowMaxOff = 3 * D * 4,
+              groupOff = rowMaxOff + BN * 4, vtOff = groupOff + 16;
     Value kvHead = head;
     Value seqK = arg("seqlen_k"), seqKPad = arg("seqlen_k_pad");
     Value bkv = add(mul(batch, arg("num_kv_heads")), kvHead);
 
-    // Channel statistics from the reduce kernel's partials.
+    // Channel statistics from the reduce kernel's partials: the mean, the
+    // channel factor and V's scale.
     ifThen(lt(tid, ci32(D)), [&] {
       Value chunks = arg("reduce_chunks");
-      Value base = mul(mul(bkv, chunks), ci32(D));
+      Value part0 = mul(bkv, chunks);
       auto loop = scf::ForOp::create(b, loc, ci32(0), chunks, ci32(1),
-                                     ValueRange{cf32(0.0), cf32(0.0)});
+                                     ValueRange{cf32(0.0), cf32(0.0), negInf(), posInf()});
       {
         OpBuilder::InsertionGuard g2(b);
         b.setInsertionPointToStart(loop.getBody());
-        Value c = loop.getInductionVar();
-        Value idx = ext64(add(add(base, mul(c, ci32(D))), tid));
-        Value s = fadd(loop.getRegionIterArgs()[0], loadF32(f32At(arg("k_sum_part"), idx)));
-        Value m = fmax(loop.getRegionIterArgs()[1], loadF32(f32At(arg("v_max_part"), idx)));
-        scf::YieldOp::create(b, loc, ValueRange{s, m});
+        Value part = add(part0, loop.getInductionVar());
+        ValueRange it = loop.getRegionIterArgs();
+        Value idx = ext64(add(mul(part, ci32(D)), tid));
+        Value ridx = ext64(add(mul(part, ci32(2 * D)), tid));
+        Value s = fadd(it[0], loadF32(f32At(arg("k_sum_part"), idx)));
+        Value m = fmax(it[1], loadF32(f32At(arg("v_max_part"), idx)));
+        Value hi = fmax(it[2], loadF32(f32At(arg("k_range_part"), ridx)));
+        Value lo = fmin(it[3], loadF32(f32At(arg("k_range_part"), add(ridx, ci64(D)))));
+        scf::YieldOp::create(b, loc, ValueRange{s, m, hi, lo});
       }
-      Value mean = spec.smoothK
-                       ? fdiv(loop.getResult(0), arith::SIToFPOp::create(b, loc, f32, seqK))
-                       : cf32(0.0);
+      Value trueMean = fdiv(loop.getResult(0), arith::SIToFPOp::create(b, loc, f32, seqK));
+      Value mean = spec.smoothK ? trueMean : cf32(0.0);
       Value vmax = loop.getResult(1);
+      // f_c = sqrt(max |K'_c|) (1 for a constant channel): K'_c / f_c has the
+      // square root of the channel's range, Q_c f_c takes the other root, so
+      // a channel r times larger than the rest costs each operand's INT8
+      // scale sqrt(r), not K's alone r (docs/SAGE.md, "Outlier channels").
+      Value amax = fmax(arith::SubFOp::create(b, loc, loop.getResult(2), mean),
+                        arith::SubFOp::create(b, loc, mean, loop.getResult(3)));
+      Value positive = cmpf(arith::CmpFPredicate::OGT, amax, cf32(0.0));
+      Value f = select(positive, intrinsic("llvm.sqrt.f32", select(positive, amax, cf32(1.0))),
+                       cf32(1.0));
       smemStoreF32(mean, mul(tid, ci32(4)));
       smemStoreF32(vmax, add(ci32(vmaxOff), mul(tid, ci32(4))));
+      smemStoreF32(fdiv(cf32(1.0), f), add(ci32(invFOff), mul(tid, ci32(4))));
       ifThen(eq(bx, ci32(0)), [&] {
         Value zero = cmpf(arith::CmpFPredicate::OEQ, vmax, cf32(0.0));
         Value scale = select(zero, cf32(1.0), fmul(vmax, cf32(1.0 / kSageFp8Max)));
         storeF32(scale, f32At(arg("v_scale"), ext64(add(mul(bkv, ci32(D)), tid))));
+        Value chan = ext64(add(mul(bkv, ci32(2 * D)), tid));
+        storeF32(f, f32At(arg("k_chan"), chan));
+        storeF32(trueMean, f32At(arg("k_chan"), add(chan, ci64(D))));
       });
     });
     forItems(BN, T, [&](int, Value i) { smemStoreF32(cf32(0.0), add(ci32(rowMaxOff), mul(i, ci32(4)))); });
     ifThen(lt(tid, ci32(4)), [&] { smemStoreF32(cf32(0.0), add(ci32(groupOff), mul(tid, ci32(4)))); });
     sm80.barrier();
 
-    // Pass 1: K - mean into registers, row maxima; V to FP8 into V^T.
+    // Pass 1: (K - mean) / f into registers, row maxima; V to FP8 into V^T.
     const int items = BN * G / T;
     SmallVector<SmallVector<Value, 8>> kv(items);
     SmallVector<Value> rows(items), cols(items), keys(items);
@@ -400,8 +450,9 @@ public:
       SmallVector<Value, 8> x = load8("k", kvHead, key, col, ok);
       Value amax = cf32(0.0);
       for (int e = 0; e < 8; ++e) {
-        Value mean = smemF32(mul(add(col, ci32(e)), ci32(4)));
-        x[e] = select(ok, arith::SubFOp::create(b, loc, x[e], mean).getResult(), cf32(0.0));
+        Value c = mul(add(col, ci32(e)), ci32(4));
+        Value mean = smemF32(c), invF = smemF32(add(ci32(invFOff), c));
+        x[e] = select(ok, fmul(arith::SubFOp::create(b, loc, x[e], mean), invF), cf32(0.0));
         amax = fmax(amax, fabs(x[e]));
       }
       kv[it] = x;
@@ -495,34 +546,27 @@ public:
     b.setInsertionPointToEnd(module.getBody());
     begin(module, kSageKernelSuffixes[2], kQuantThreads);
     const int D = g.headDim, G = D / 8, BM = g.blockM, T = kQuantThreads;
-    // Shared memory: mean[D], rowMax[BM], rowDot[BM], groupMax[gQ].
-    const int rowMaxOff = D * 4, rowDotOff = rowMaxOff + BM * 4, groupOff = rowDotOff + BM * 4;
-    const bool lseCorrection = spec.returnLse && spec.smoothK;
+    // Shared memory: f[D], mean[D], rowMax[BM], rowCorr[BM], groupMax[gQ].
+    const int meanOff = D * 4, rowMaxOff = 2 * D * 4, rowCorrOff = rowMaxOff + BM * 4,
+              groupOff = rowCorrOff + BM * 4;
+    const bool lse = spec.returnLse;
     Value seqQ = arg("seqlen_q"), seqQPad = arg("seqlen_q_pad");
     Value kvHead = arith::DivUIOp::create(b, loc, head, arg("head_ratio"));
     Value bh = add(mul(batch, arg("num_heads")), head);
     Value bkv = add(mul(batch, arg("num_kv_heads")), kvHead);
 
-    if (lseCorrection) {
-      // The mean of K over the keys, as quant_kv computes it.
-      ifThen(lt(tid, ci32(D)), [&] {
-        Value chunks = arg("reduce_chunks");
-        Value base = mul(mul(bkv, chunks), ci32(D));
-        auto loop = scf::ForOp::create(b, loc, ci32(0), chunks, ci32(1), ValueRange{cf32(0.0)});
-        {
-          OpBuilder::InsertionGuard g2(b);
-          b.setInsertionPointToStart(loop.getBody());
-          Value idx = ext64(add(add(base, mul(loop.getInductionVar(), ci32(D))), tid));
-          scf::YieldOp::create(b, loc, ValueRange{fadd(loop.getRegionIterArgs()[0],
-                                                       loadF32(f32At(arg("k_sum_part"), idx)))});
-        }
-        smemStoreF32(fdiv(loop.getResult(0), arith::SIToFPOp::create(b, loc, f32, arg("seqlen_k"))),
-                     mul(tid, ci32(4)));
-      });
-    }
+    // K's channel factors (Q_c is multiplied by f_c, K'_c divided by it) and,
+    // for the LSE, K's mean, as quant_kv computed them.
+    ifThen(lt(tid, ci32(D)), [&] {
+      Value chan = ext64(add(mul(bkv, ci32(2 * D)), tid));
+      smemStoreF32(loadF32(f32At(arg("k_chan"), chan)), mul(tid, ci32(4)));
+      if (lse)
+        smemStoreF32(loadF32(f32At(arg("k_chan"), add(chan, ci64(D)))),
+                     add(ci32(meanOff), mul(tid, ci32(4))));
+    });
     forItems(BM, T, [&](int, Value i) {
       smemStoreF32(cf32(0.0), add(ci32(rowMaxOff), mul(i, ci32(4))));
-      smemStoreF32(cf32(0.0), add(ci32(rowDotOff), mul(i, ci32(4))));
+      smemStoreF32(cf32(0.0), add(ci32(rowCorrOff), mul(i, ci32(4))));
     });
     forItems(g.qGroups, T, [&](int, Value i) {
       smemStoreF32(cf32(0.0), add(ci32(groupOff), mul(i, ci32(4))));
@@ -543,14 +587,17 @@ public:
       SmallVector<Value, 8> x = load8("q", head, qrow, col, ok);
       Value amax = cf32(0.0), dot = cf32(0.0);
       for (int e = 0; e < 8; ++e) {
+        Value c = mul(add(col, ci32(e)), ci32(4));
+        // With smooth_k the scores miss q . mean exactly (Q unquantized).
+        if (lse && spec.smoothK)
+          dot = fma(x[e], smemF32(add(ci32(meanOff), c)), dot);
+        x[e] = fmul(x[e], smemF32(c));
         amax = fmax(amax, fabs(x[e]));
-        if (lseCorrection)
-          dot = fma(x[e], smemF32(mul(add(col, ci32(e)), ci32(4))), dot);
       }
       qv[it] = x;
       smemAtomicMax(add(ci32(rowMaxOff), mul(row, ci32(4))), amax);
-      if (lseCorrection)
-        smemAtomicAdd(add(ci32(rowDotOff), mul(row, ci32(4))), dot);
+      if (lse && spec.smoothK)
+        smemAtomicAdd(add(ci32(rowCorrOff), mul(row, ci32(4))), dot);
     }
     sm80.barrier();
 
@@ -566,13 +613,6 @@ public:
     forItems(BM, T, [&](int, Value r) {
       smemAtomicMax(add(ci32(groupOff), mul(qGroup(r), ci32(4))),
                     smemF32(add(ci32(rowMaxOff), mul(r, ci32(4)))));
-      if (lseCorrection) {
-        // softmax_scale * q . mean(K), natural-log units.
-        Value corr = fmul(smemF32(add(ci32(rowDotOff), mul(r, ci32(4)))),
-                          fmul(arg("scale_log2"), cf32(std::log(2.0))));
-        Value idx = ext64(add(mul(bh, seqQPad), add(mul(bx, ci32(BM)), r)));
-        storeF32(corr, f32At(arg("q_kmean"), idx));
-      }
     });
     sm80.barrier();
     Value nBlk = divui(seqQPad, BM);
@@ -583,11 +623,36 @@ public:
     });
     for (int it = 0; it < items; ++it) {
       Value amax = smemF32(add(ci32(groupOff), mul(qGroup(rows[it]), ci32(4))));
-      Value inv = fdiv(cf32(1.0), int8Scale(amax));
+      Value scale = int8Scale(amax);
+      Value inv = fdiv(cf32(1.0), scale);
       Value off = arith::AddIOp::create(
           b, loc, mul(add(mul(ext64(bh), ext64(seqQPad)), ext64(qrows[it])), ci64(D)),
           ext64(cols[it]));
-      storeInt8x8(qv[it], inv, gepG(arg("q_i8"), off));
+      SmallVector<Value, 8> r = storeInt8x8(qv[it], inv, gepG(arg("q_i8"), off));
+      if (lse && !spec.smoothK) {
+        // Without smooth_k the scores carry K's mean through INT8 Q: Q's
+        // rounding error times the mean shifts every score of the row by the
+        // same amount. Softmax does not see it, the LSE does (with a common
+        // offset of 8 in K, 0.2 of the LSE's value); this adds it back:
+        // sum_c (Q'_c - round(Q'_c / s) s) mean_c / f_c.
+        Value dot = cf32(0.0);
+        for (int e = 0; e < 8; ++e) {
+          Value c = mul(add(cols[it], ci32(e)), ci32(4));
+          Value lost = arith::SubFOp::create(b, loc, qv[it][e], fmul(r[e], scale));
+          dot = fma(lost, fdiv(smemF32(add(ci32(meanOff), c)), smemF32(c)), dot);
+        }
+        smemAtomicAdd(add(ci32(rowCorrOff), mul(rows[it], ci32(4))), dot);
+      }
+    }
+    if (lse) {
+      sm80.barrier();
+      // The row's correction in natural-log units: softmax_scale times it.
+      forItems(BM, T, [&](int, Value r) {
+        Value corr = fmul(smemF32(add(ci32(rowCorrOff), mul(r, ci32(4)))),
+                          fmul(arg("scale_log2"), cf32(std::log(2.0))));
+        Value idx = ext64(add(mul(bh, seqQPad), add(mul(bx, ci32(BM)), r)));
+        storeF32(corr, f32At(arg("q_kmean"), idx));
+      });
     }
     gpu::ReturnOp::create(b, loc);
   }
@@ -883,12 +948,9 @@ void SageAttendEmitter::emit(gpu::GPUModuleOp module) {
           ifThen(eq(andi(lane, 3), ci32(0)), [&] {
             Value lse = softmax->logSumExp(state[MT * DT * 4 + r], total, cf32(1.0));
             Value idx = ext64(add(mul(bh, seqQ), row));
-            if (spec.smoothK) {
-              // Scores were taken against K minus its mean: add q . mean back.
-              Value corr =
-                  loadF32(f32At(arg("q_kmean"), ext64(add(mul(bh, seqQPad), row))));
-              lse = fadd(lse, corr);
-            }
+            // What the INT8 scores do not carry: q . mean (smooth_k) or Q's
+            // rounding against the mean (quant_q).
+            lse = fadd(lse, loadF32(f32At(arg("q_kmean"), ext64(add(mul(bh, seqQPad), row)))));
             storeF32(lse, f32At(arg("lse"), idx));
           });
         }

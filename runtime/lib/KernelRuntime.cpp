@@ -286,6 +286,17 @@ std::unique_ptr<LoadedKernel> KernelRuntime::load(const AttentionSpec &request, 
     throw Error(ErrorKind::NotFound, msg);
   }
 
+  return loadModule(std::move(ck), spec, ctx, std::move(from));
+}
+
+std::unique_ptr<LoadedKernel> KernelRuntime::loadModule(std::shared_ptr<const CompiledKernel> ck,
+                                                        const AttentionSpec &spec, CUcontext ctx,
+                                                        std::string from) {
+  CudaDriver &drv = CudaDriver::get();
+  ScopedContext scope(ctx);
+  int dev = contextDevice(ctx);
+  const DeviceInfo &info = deviceInfo(dev);
+
   //--- Load the module, capturing the JIT logs.
   auto t0 = std::chrono::steady_clock::now();
   std::string what =
@@ -505,6 +516,46 @@ const LoadedKernel &KernelRuntime::getKernel(const AttentionSpec &spec, CUstream
     std::lock_guard<std::mutex> lock(pendingMutex_);
     pending_.erase(key);
   }
+  return *result;
+}
+
+const LoadedKernel &KernelRuntime::loadPlan(std::shared_ptr<const CompiledKernel> kernel,
+                                            CUstream stream, int fallbackDevice) {
+  if (!kernel)
+    throw Error(ErrorKind::InvalidArgument, "loadPlan: kernel is null");
+  if (kernel->ptx.empty() && kernel->cubin.empty())
+    throw Error(ErrorKind::InvalidArgument,
+                fmt::format("loadPlan: kernel '{}' has neither PTX nor a cubin",
+                            kernel->spec.kernelName()));
+  if (std::string why = kernel->plan.validate(); !why.empty())
+    throw Error(ErrorKind::InvalidArgument,
+                fmt::format("loadPlan: kernel '{}': {}", kernel->spec.kernelName(), why));
+  CudaDriver::get().requireAvailable();
+  CUcontext ctx = streamContext(stream, fallbackDevice);
+  // The LoadedKernel holds `kernel`, so its address names it while the entry
+  // lives; the prefix keeps it apart from every provider's key.
+  Key key{ctx, fmt::format("plan@{}:{}", static_cast<const void *>(kernel.get()),
+                           kernel->spec.canonical())};
+  std::lock_guard<std::mutex> loading(ownPlanMutex_);
+  {
+    std::shared_lock<std::shared_mutex> lock(cacheMutex_);
+    auto it = cache_.find(key);
+    if (it != cache_.end())
+      return *it->second;
+  }
+  AttentionSpec spec = kernel->spec;
+  {
+    ScopedContext scope(ctx);
+    spec.arch = targetArch(deviceInfo(contextDevice(ctx)));
+  }
+  std::unique_ptr<LoadedKernel> lk;
+  {
+    ScopedRelaxedCaptureMode relaxed;
+    lk = loadModule(std::move(kernel), spec, ctx, "the caller");
+  }
+  const LoadedKernel *result = lk.get();
+  std::unique_lock<std::shared_mutex> lock(cacheMutex_);
+  cache_.emplace(key, std::move(lk));
   return *result;
 }
 

@@ -91,6 +91,8 @@ void launchValidated(const TensorView &q, const TensorView &k, const TensorView 
   a.vScale = at(w.vScale);
   a.kSumPart = at(w.kSumPart);
   a.vMaxPart = at(w.vMaxPart);
+  a.kRangePart = at(w.kRangePart);
+  a.kChan = at(w.kChan);
   a.seqlenQ = static_cast<int32_t>(q.size(kSeq));
   a.seqlenK = static_cast<int32_t>(k.size(kSeq));
   a.numHeads = static_cast<int32_t>(q.size(kHeads));

@@ -82,6 +82,14 @@ inline float quantizeTo(float x, DType t) {
   }
 }
 /// Host values as the bytes of a `t` tensor (f16, bf16, f32 or bool).
+/// `v` rounded to `t` element by element (quantizeTo), so that a host
+/// reference sees exactly the values the device reads.
+inline std::vector<float> quantized(std::vector<float> v, DType t) {
+  for (float &x : v)
+    x = quantizeTo(x, t);
+  return v;
+}
+
 inline std::vector<uint8_t> encodeBytes(const std::vector<float> &x, DType t) {
   requireHostEncoding(t, "encodeBytes");
   size_t n = x.size(), w = size_t(dtypeSize(t));

@@ -43,12 +43,6 @@ std::vector<double> referenceLinear(const std::vector<float> &x, const std::vect
   return y;
 }
 
-std::vector<float> quantized(std::vector<float> v, DType t) {
-  for (float &x : v)
-    x = quantizeTo(x, t);
-  return v;
-}
-
 } // namespace
 
 TEST_CASE("gemm: linear() vs float64, odd shapes and the layer's shapes", "[gpu][gemm]") {

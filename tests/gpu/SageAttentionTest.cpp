@@ -5,7 +5,7 @@
 // fp32_fp32), held to the issue's bar (cosine >= 0.9995, relative L2 <=
 // 2.5e-2), on random normal inputs and on inputs whose K has a large common
 // offset and two x3 outlier channels; every granularity x pv_accum x smooth_k
-// on d = 64 and 128; GQA, BHSD views, Sq != Sk, lengths that are not block
+// on d = 64 and 128 (x4 outliers too); GQA, BHSD views, Sq != Sk, lengths that are not block
 // multiples, LSE, graph capture, the caller's workspace and bad input.
 // Outputs are poisoned first and every element must be written. Numbers are
 // printed so that a run documents the accuracy of each mode.
@@ -105,17 +105,21 @@ SageOptions optionsOf(const AttentionSpec &s) {
 }
 
 /// K of a trained model's flavour: a common offset of `offset` on every key
-/// (what smooth_k removes) and channels 3 and 17 (mod D) three times larger.
-/// (INT8 K with one scale per group of keys loses the other channels'
-/// resolution to outlier channels: x3 costs about 1.7% relative L2, x4 2.3%
-/// (on the H200 up to 2.64e-2 for one query row), x10 5%; docs/SAGE.md.)
-void addOffsetAndOutliers(AttentionInputs &in, float offset) {
+/// (what smooth_k removes) and channels 3 and 17 (mod D) `outlier` times
+/// larger. (INT8 K with one scale per group of keys loses the other channels'
+/// resolution to outlier channels; the recipe's channel factors split that
+/// between Q and K. A float64 model of the quantization, D = 32, one query
+/// row over 130 keys (the test's worst case), 300 seeds: x3 worst 4.0e-2
+/// without the factors, 1.8e-2 with them; x4 5.0e-2 and 2.1e-2 (2.8e-2 at
+/// D = 64, one seed in 300: too close to the bar for the default test);
+/// docs/SAGE.md.)
+void addOffsetAndOutliers(AttentionInputs &in, float offset, float outlier = 3.0f) {
   const int64_t d = in.shape.headDim;
   for (size_t i = 0; i < in.hk.size(); ++i) {
     int64_t c = int64_t(i) % d;
     float x = in.hk[i] + offset;
     if (c == 3 || c == 17)
-      x = in.hk[i] * 3.0f + offset;
+      x = in.hk[i] * outlier + offset;
     in.hk[i] = quantize(x, in.dtype);
   }
   in.k = upload(encode16(in.hk, in.dtype));
@@ -215,7 +219,7 @@ TEST_CASE("sage: every head size x causal meets the accuracy bar (default config
   const Case cases[] = {{200, 200, 1, false}, {77, 300, 2, true}, {300, 77, 4, false},
                         {1, 130, 1, false}};
   Stream stream;
-  double worstCos = 1, worstL2 = 0;
+  double worstCos[2] = {1, 1}, worstL2[2] = {0, 0};
   for (const AttentionSpec &spec : specs)
     for (bool offset : {false, true})
       for (const Case &c : cases) {
@@ -237,12 +241,14 @@ TEST_CASE("sage: every head size x causal meets the accuracy bar (default config
         CHECK(r.acc.nonFinite == 0);
         CHECK(r.acc.cosine >= 0.9995);
         CHECK(r.acc.relativeL2 <= 2.5e-2);
-        worstCos = std::min(worstCos, r.acc.cosine);
-        worstL2 = std::max(worstL2, r.acc.relativeL2);
+        worstCos[offset] = std::min(worstCos[offset], r.acc.cosine);
+        worstL2[offset] = std::max(worstL2[offset], r.acc.relativeL2);
       }
-  std::printf("sage default (per_thread, smooth_k, fp32_fp32), 8 head sizes x causal x "
-              "{normal, K offset+outliers}: worst cosine %.6f, worst rel_l2 %.3e\n",
-              worstCos, worstL2);
+  for (int offset : {0, 1})
+    std::printf("sage default (per_thread, smooth_k, fp32_fp32), 8 head sizes x causal, %s: "
+                "worst cosine %.6f, worst rel_l2 %.3e\n",
+                offset ? "K offset+x3 outliers" : "normal inputs", worstCos[offset],
+                worstL2[offset]);
 }
 
 TEST_CASE("sage: granularity x pv_accum x smooth_k, and LSE", "[gpu][sage]") {
@@ -259,7 +265,12 @@ TEST_CASE("sage: granularity x pv_accum x smooth_k, and LSE", "[gpu][sage]") {
   precompiled().compileAll(specs);
   Stream stream;
   for (const AttentionSpec &spec : specs) {
-    for (bool offset : {false, true}) {
+    // Normal inputs, K offset + x3 outliers, and (smoothed K only: without
+    // smoothing the x4 channels also widen the offset's range) x4 outliers.
+    for (float outlier : {0.0f, 3.0f, 4.0f}) {
+      if (outlier == 4.0f && !spec.smoothK)
+        continue;
+      const bool offset = outlier > 0;
       AttnShape s;
       s.batch = 2;
       s.heads = 4;
@@ -270,13 +281,16 @@ TEST_CASE("sage: granularity x pv_accum x smooth_k, and LSE", "[gpu][sage]") {
       s.causal = spec.causal;
       AttentionInputs in = makeAttentionInputs(s, spec.dtype, freshSeed());
       if (offset)
-        addOffsetAndOutliers(in, 8.0f);
+        addOffsetAndOutliers(in, 8.0f, outlier);
       Result r = runSage(in, spec, false, stream);
-      std::printf("  %-64s %-22s %s%s\n", spec.kernelName().c_str(),
-                  offset ? "K offset+outliers" : "normal", r.acc.str().c_str(),
-                  spec.returnLse ? (" lse max abs " + std::to_string(r.lseWorst)).c_str() : "");
-      INFO(spec.kernelName() << " " << s.str() << (offset ? " K offset+outliers" : "") << ": "
-                             << r.acc.str());
+      std::string inputs = offset ? "K offset+x" + std::to_string(int(outlier)) + " outliers" : "normal";
+      std::printf("  %-64s %-22s %s%s\n", spec.kernelName().c_str(), inputs.c_str(),
+                  r.acc.str().c_str(),
+                  spec.returnLse ? (" lse max abs " + std::to_string(r.lseWorst) + " rel " +
+                                    std::to_string(r.lseWorstRel))
+                                       .c_str()
+                                 : "");
+      INFO(spec.kernelName() << " " << s.str() << " " << inputs << ": " << r.acc.str());
       CHECK(r.unwritten == 0);
       CHECK(r.acc.nonFinite == 0);
       if (!spec.smoothK && offset) {
@@ -290,11 +304,17 @@ TEST_CASE("sage: granularity x pv_accum x smooth_k, and LSE", "[gpu][sage]") {
       if (spec.returnLse) {
         INFO("lse max abs error " << r.lseWorst << ", relative " << r.lseWorstRel);
         CHECK(r.lseInfOk);
-        CHECK(r.lseWorstRel < 2e-2);
-        // Unsmoothed K with an offset makes the scores (and the LSE) large,
-        // and their INT8 error with them: only the relative bound holds.
-        if (spec.smoothK || !offset)
+        if (spec.smoothK || !offset) {
+          CHECK(r.lseWorstRel < 2e-2);
           CHECK(r.lseWorst < 5e-2);
+        } else {
+          // Unsmoothed K with an offset: quant_q adds back Q's rounding
+          // against K's mean (0.17-0.21 of the LSE before), but K's own INT8
+          // error, its scale set by the offset, remains: a float64 model of
+          // the quantization puts the worst row at 1.0-1.4e-2 on average and
+          // up to 3.0e-2 (d = 64, 60 seeds) relative to max(1, |LSE|).
+          CHECK(r.lseWorstRel < 4e-2);
+        }
       }
     }
   }

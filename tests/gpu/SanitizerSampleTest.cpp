@@ -2,7 +2,9 @@
 //
 // Part of attnjit. The sample `scripts/gpu-host-run.sh sanitize` runs under
 // compute-sanitizer (memcheck, racecheck, synccheck, initcheck): each recipe
-// (flash, flash with lse, SDPA with a mask and with dropout, merge) once, on
+// (flash, flash with lse, SDPA with a mask and with dropout, merge, Sage's
+// four-kernel plan with its workspace, the GEMM of the multi-head layer on
+// both of its store paths) once, on
 // shapes small enough for racecheck, with ragged edges (rows and keys not a
 // multiple of the tiles) so the bounds checks are exercised. Each run also
 // checks its result, so the sample is a test on its own.
@@ -12,7 +14,9 @@
 
 #include "GpuTestUtil.h"
 #include "attnjit/Runtime/FlashAttention.h"
+#include "attnjit/Runtime/Linear.h"
 #include "attnjit/Runtime/MergeAttention.h"
+#include "attnjit/Runtime/SageAttention.h"
 #include "attnjit/Runtime/SdpaAttention.h"
 
 #include <cmath>
@@ -143,4 +147,63 @@ TEST_CASE("sanitizer sample: merge", "[gpu][sanitize-sample]") {
     }
   INFO("max abs error " << worst);
   CHECK(worst < 1e-4);
+}
+
+TEST_CASE("sanitizer sample: sage", "[gpu][sanitize-sample]") {
+  if (archComputeCapability(deviceArch(0)) < 89) {
+    WARN("skipped: Sage needs sm_89+ (INT8 and e4m3 MMA), device 0 is " << deviceArch(0));
+    return;
+  }
+  Stream stream;
+  // The default config (per_thread, smooth_k, fp32 accumulation) with the LSE,
+  // causal, GQA 2:1: reduce, quant_kv, quant_q and attend all run.
+  AttentionInputs in = makeAttentionInputs(smallShape(64, /*causal=*/true), DType::BF16, 31);
+  DeviceBuffer lseBuf = poisonedBuffer(size_t(in.shape.batch * in.shape.heads * in.shape.seqQ) * 4);
+  SageOptions opts;
+  opts.causal = true;
+  opts.lse = static_cast<float *>(lseBuf.data());
+  sageAttention(in.qView(), in.kView(), in.vView(), in.outView(), opts, stream);
+  stream.sync();
+  checkClose(in, in.reference(), 2.5e-2);
+  CHECK(countUnwritten(download<uint32_t>(lseBuf)) == 0);
+}
+
+TEST_CASE("sanitizer sample: gemm (linear), both store paths", "[gpu][sanitize-sample]") {
+  Stream stream;
+  // N = 40: 16-byte rows, stored by TMA on sm_90a; N = 33: stored by the
+  // threads (TMA would write past the row). M and K off the tiles.
+  for (int64_t n : {40, 33}) {
+    INFO("N " << n);
+    const int64_t M = 70, K = 72;
+    const DType t = DType::F16;
+    std::vector<float> x = quantized(randomNormal(size_t(M * K), 41), t);
+    std::vector<float> w = quantized(randomNormal(size_t(n * K), 42, 0.1f), t);
+    std::vector<float> b = quantized(randomNormal(size_t(n), 43), t);
+    DeviceBuffer dx = upload(encodeBytes(x, t)), dw = upload(encodeBytes(w, t)),
+                 db = upload(encodeBytes(b, t));
+    // 16-bit outputs are stored in pairs: an odd N takes an even pitch.
+    const int64_t pitch = (n + 1) / 2 * 2;
+    DeviceBuffer dy = poisonedBuffer(size_t(M * pitch * 2));
+    TensorView bias = viewOf(db, t, {n});
+    linear(viewOf(dx, t, {M, K}), viewOf(dw, t, {n, K}), &bias, viewOf(dy, t, {M, n}, {pitch, 1}),
+           stream.get());
+    stream.sync();
+    std::vector<uint16_t> raw = download<uint16_t>(dy);
+    std::vector<uint16_t> rows; // the M x n outputs, without the pitch's padding
+    for (int64_t r = 0; r < M; ++r)
+      rows.insert(rows.end(), raw.begin() + r * pitch, raw.begin() + r * pitch + n);
+    CHECK(countUnwritten(rows) == 0);
+    std::vector<float> got = decode16(rows, t);
+    double err2 = 0, ref2 = 0;
+    for (int64_t r = 0; r < M; ++r)
+      for (int64_t c = 0; c < n; ++c) {
+        double ref = b[size_t(c)];
+        for (int64_t k = 0; k < K; ++k)
+          ref += double(x[size_t(r * K + k)]) * w[size_t(c * K + k)];
+        double e = got[size_t(r * n + c)] - ref;
+        err2 += e * e;
+        ref2 += ref * ref;
+      }
+    CHECK(std::sqrt(err2 / ref2) < 1e-2);
+  }
 }

@@ -312,7 +312,8 @@ TEST_CASE("ABI tables map onto plan parameter kinds", "[plan]") {
   std::vector<ParamKind> sage = abiParamKinds(Variant::Sage);
   REQUIRE(sage.size() == kNumSageParams);
   CHECK(sage[13] == ParamKind::Ptr);  // v_max_part
-  CHECK(sage[14] == ParamKind::I32);  // seqlen_q
+  CHECK(sage[15] == ParamKind::Ptr);  // k_chan
+  CHECK(sage[16] == ParamKind::I32);  // seqlen_q
   CHECK(sage.back() == ParamKind::F32);
   CHECK(abiVersion(Variant::Sage) == kSageAbiVersion);
   CHECK(toParamKind(AbiType::TensorMap) == ParamKind::TensorMap);

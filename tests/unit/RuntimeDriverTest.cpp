@@ -166,3 +166,35 @@ TEST_CASE("KernelRuntime: no driver means NoDevice", "[runtime]") {
     CHECK(std::string(e.what()).find("libcuda") != std::string::npos);
   }
 }
+
+TEST_CASE("KernelRuntime::loadPlan refuses a plan it could not launch, before any driver call",
+          "[runtime]") {
+  KernelRuntime &rt = KernelRuntime::instance();
+  auto kindAndMessage = [&](std::shared_ptr<const CompiledKernel> k) {
+    try {
+      rt.loadPlan(std::move(k), nullptr);
+    } catch (const Error &e) {
+      return std::make_pair(e.kind(), std::string(e.what()));
+    }
+    return std::make_pair(ErrorKind::Driver, std::string("loadPlan did not throw"));
+  };
+  auto [nullKind, nullMsg] = kindAndMessage(nullptr);
+  CHECK(nullKind == ErrorKind::InvalidArgument);
+  CHECK(nullMsg.find("kernel is null") != std::string::npos);
+
+  auto k = std::make_shared<CompiledKernel>();
+  k->plan.kernels.resize(1);
+  k->plan.kernels[0].entryName = "probe";
+  k->plan.kernels[0].threadsPerBlock = 128;
+  auto [codeKind, codeMsg] = kindAndMessage(k);
+  CHECK(codeKind == ErrorKind::InvalidArgument);
+  CHECK(codeMsg.find("neither PTX nor a cubin") != std::string::npos);
+
+  k->ptx = ".version 8.0";
+  k->plan.kernels[0].threadsPerBlock = 0;
+  auto [planKind, planMsg] = kindAndMessage(k);
+  CHECK(planKind == ErrorKind::InvalidArgument);
+  CHECK(planMsg.find("loadPlan: kernel") != std::string::npos);
+  CHECK(planMsg.find(k->plan.validate()) != std::string::npos);
+  CHECK(!k->plan.validate().empty());
+}

@@ -122,10 +122,13 @@ TEST_CASE("sage workspace layout: padded, aligned, sized per granularity", "[sag
   CHECK(w.reduceChunks == 1);
   CHECK(w.reduceRows == 1000);
   for (uint64_t off : {w.qI8, w.qScale, w.qKmean, w.kI8, w.kScale, w.vF8, w.vScale, w.kSumPart,
-                       w.vMaxPart, w.totalBytes})
+                       w.vMaxPart, w.kRangePart, w.kChan, w.totalBytes})
     CHECK(off % 256 == 0);
   CHECK(w.qScale - w.qI8 >= uint64_t(2 * 8 * 384 * 128));
   CHECK(w.vScale - w.vF8 >= uint64_t(2 * 2 * 2 * 128 * 1024)); // V_hi and V_lo planes
+  // K's max and min per chunk; channel factors and means per kv head.
+  CHECK(w.kChan - w.kRangePart >= uint64_t(2 * 2 * 1 * 2 * 128 * 4));
+  CHECK(w.totalBytes - w.kChan >= uint64_t(2 * 2 * 2 * 128 * 4));
   // per_thread: 64 Q groups per 128-row block and 4 K groups per key block.
   CHECK(sageQGroupsPerBlock(s) == 64);
   CHECK(sageKGroupsPerBlock(s) == 4);
@@ -165,6 +168,15 @@ TEST_CASE("sage plan: four kernels with the sage ABI and a per-launch workspace"
       CHECK(contains(k.ptx, "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32"));
       CHECK(contains(k.ptx, "cvt.rn.satfinite.e4m3x2.f32"));
       CHECK(contains(k.ptx, "cvt.rn.f16x2.e4m3x2")); // the residuals of P and V
+      // quant_kv takes each channel's factor as a rounded square root (the
+      // same f_c must reach quant_q, which only reads it).
+      auto entryText = [&](int i) {
+        size_t at = k.ptx.find(".entry " + base + kSageKernelSuffixes[i] + "(");
+        size_t end = k.ptx.find(".entry ", at + 1);
+        return at == std::string::npos ? std::string() : k.ptx.substr(at, end - at);
+      };
+      CHECK(contains(entryText(1), "sqrt.rn.f32"));
+      CHECK(!contains(entryText(2), "sqrt"));
     }
 }
 

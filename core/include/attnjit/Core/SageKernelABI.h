@@ -4,18 +4,25 @@
 // launched in this order on the caller's stream (docs/SAGE.md):
 //
 //   0 reduce     grid (chunks, Hkv, B): per chunk of keys, the per-channel sum
-//                of K (for smooth_k's mean) and max |V| (V's FP8 scale), to
-//                k_sum_part / v_max_part.
-//   1 quant_kv   grid (Sk_pad / block_n, Hkv, B): K minus its mean to INT8 with
+//                of K (for its mean), max and min of K (for its channel
+//                factor) and max |V| (V's FP8 scale), to k_sum_part,
+//                k_range_part and v_max_part.
+//   1 quant_kv   grid (Sk_pad / block_n, Hkv, B): each channel's factor
+//                f_c = sqrt(max |K'_c|), K' = K minus its mean (smooth_k) or
+//                K, to k_chan (with the mean: the LSE's corrections need it
+//                in either mode); K'_c / f_c to INT8 with
 //                one scale per granularity group; V to FP8 e4m3 with one scale
 //                per channel, as V_hi + V_lo / 16 (V_lo: e4m3 of 16 times what
 //                V_hi's rounding lost), stored transposed (v_f8 [B, Hkv, 2, D,
 //                Sk_pad], plane 0 V_hi, plane 1 V_lo) with the keys of every
 //                16-key group permuted so that the attention kernel's P
 //                fragment is the e4m3 MMA's A operand as it is.
-//   2 quant_q    grid (Sq_pad / block_m, H, B): Q to INT8, softmax_scale *
-//                log2(e) folded into its scales; with lse and smooth_k, each
-//                row's softmax_scale * q . mean(K) (the LSE's correction).
+//   2 quant_q    grid (Sq_pad / block_m, H, B): Q_c * f_c to INT8 (so the
+//                product of the two is Q K'^T), softmax_scale * log2(e) folded
+//                into its scales; with lse, each row's LSE correction (the
+//                part of the scores the INT8 product does not carry: q . mean
+//                with smooth_k, Q's rounding residual against the mean
+//                without), natural-log units, to q_kmean.
 //   3 attend     grid (Sq_pad / block_m, H, B): INT8 Q K^T, exp2 online
 //                softmax, FP8 P V.
 //
@@ -37,7 +44,7 @@
 
 namespace attnjit {
 
-inline constexpr int kSageAbiVersion = 1;
+inline constexpr int kSageAbiVersion = 2;
 /// Kernels of a Sage plan, in launch order.
 inline constexpr int kSageNumKernels = 4;
 inline constexpr const char *kSageKernelSuffixes[kSageNumKernels] = {"_reduce", "_quant_kv",
@@ -63,6 +70,7 @@ inline constexpr AbiParam kSageParams[] = {
     {"k_scale", AbiType::Ptr},    {"v_f8", AbiType::Ptr},
     {"v_scale", AbiType::Ptr},    {"k_sum_part", AbiType::Ptr},
     {"v_max_part", AbiType::Ptr},
+    {"k_range_part", AbiType::Ptr}, {"k_chan", AbiType::Ptr},
     {"seqlen_q", AbiType::I32},   {"seqlen_k", AbiType::I32},
     {"num_heads", AbiType::I32},  {"head_ratio", AbiType::I32},
     {"num_kv_heads", AbiType::I32},
@@ -81,7 +89,8 @@ struct SageLaunchArgs {
   const void *q = nullptr, *k = nullptr, *v = nullptr;
   void *o = nullptr, *lse = nullptr;
   void *qI8 = nullptr, *qScale = nullptr, *qKmean = nullptr, *kI8 = nullptr, *kScale = nullptr,
-       *vF8 = nullptr, *vScale = nullptr, *kSumPart = nullptr, *vMaxPart = nullptr;
+       *vF8 = nullptr, *vScale = nullptr, *kSumPart = nullptr, *vMaxPart = nullptr,
+       *kRangePart = nullptr, *kChan = nullptr;
   int32_t seqlenQ = 0, seqlenK = 0, numHeads = 0, headRatio = 1, numKvHeads = 0;
   int32_t seqlenQPad = 0, seqlenKPad = 0, reduceChunks = 0, reduceRows = 0;
   int64_t qBatchStride = 0, qRowStride = 0, qHeadStride = 0;
@@ -92,7 +101,7 @@ struct SageLaunchArgs {
 
   void fillParamPointers(void *out[kNumSageParams]) {
     void *ptrs[] = {&q, &k, &v, &o, &lse, &qI8, &qScale, &qKmean, &kI8, &kScale, &vF8, &vScale,
-                    &kSumPart, &vMaxPart, &seqlenQ, &seqlenK, &numHeads, &headRatio,
+                    &kSumPart, &vMaxPart, &kRangePart, &kChan, &seqlenQ, &seqlenK, &numHeads, &headRatio,
                     &numKvHeads, &seqlenQPad, &seqlenKPad, &reduceChunks, &reduceRows,
                     &qBatchStride, &qRowStride, &qHeadStride, &kBatchStride, &kRowStride,
                     &kHeadStride, &vBatchStride, &vRowStride, &vHeadStride, &oBatchStride,
@@ -124,12 +133,14 @@ inline int sageKGroupsPerBlock(const AttentionSpec &spec) {
 ///   k_scale [B, Hkv, Sk_pad / block_n, gK] f32
 ///   v_f8 [B, Hkv, 2, D, Sk_pad] e4m3, planes V_hi, V_lo (keys permuted per 16-key group)
 ///   v_scale [B, Hkv, D] f32            k_sum_part, v_max_part [B, Hkv, chunks, D] f32
+///   k_range_part [B, Hkv, chunks, 2, D] f32 (max, min of K)
+///   k_chan [B, Hkv, 2, D] f32 (channel factor f_c, then K's mean over the keys)
 /// Rows past Sq, keys past Sk are written as zeros by the quantize kernels.
 struct SageWorkspaceLayout {
   int64_t seqQPad = 0, seqKPad = 0;
   int reduceChunks = 0, reduceRows = 0;
   uint64_t qI8 = 0, qScale = 0, qKmean = 0, kI8 = 0, kScale = 0, vF8 = 0, vScale = 0,
-           kSumPart = 0, vMaxPart = 0, totalBytes = 0;
+           kSumPart = 0, vMaxPart = 0, kRangePart = 0, kChan = 0, totalBytes = 0;
 };
 inline SageWorkspaceLayout sageWorkspaceLayout(const AttentionSpec &spec, int64_t batch,
                                                int64_t heads, int64_t kvHeads, int64_t seqQ,
@@ -157,6 +168,8 @@ inline SageWorkspaceLayout sageWorkspaceLayout(const AttentionSpec &spec, int64_
   w.vScale = take(bkv * uint64_t(d) * 4);
   w.kSumPart = take(bkv * uint64_t(w.reduceChunks) * uint64_t(d) * 4);
   w.vMaxPart = take(bkv * uint64_t(w.reduceChunks) * uint64_t(d) * 4);
+  w.kRangePart = take(bkv * uint64_t(w.reduceChunks) * 2 * uint64_t(d) * 4);
+  w.kChan = take(bkv * 2 * uint64_t(d) * 4);
   w.totalBytes = at;
   return w;
 }

@@ -96,6 +96,20 @@ public:
   /// context made current.
   const LoadedKernel &getKernel(const AttentionSpec &spec) { return getKernel(spec, nullptr, 0); }
 
+  /// Loads a plan the caller built itself (a tool, a test, a layer that
+  /// composes kernels of its own) in the context of `stream`, as getKernel
+  /// loads a provider's: the same device-limit checks, errors and logs, and
+  /// the result lives until clearMemoryCache. No provider is asked and no
+  /// variant's ABI table is imposed, since only launch() with a
+  /// KernelParamPack (checked against each kernel's own signature) can launch
+  /// it; launchFlash/launchSdpa and the attention entry points never see it.
+  /// Cached per (context, `kernel` object): loading the same object again
+  /// returns the same LoadedKernel. Throws InvalidArgument when `kernel` is
+  /// null, has neither PTX nor a cubin, or its plan is invalid
+  /// (LaunchPlan::validate), else as getKernel.
+  const LoadedKernel &loadPlan(std::shared_ptr<const CompiledKernel> kernel, CUstream stream,
+                               int fallbackDevice = 0);
+
   /// Launches kernel `index` of k's plan on `stream`, which must belong to
   /// `k.context`: grid from its policy and `dims` (computeGrid), block
   /// (threadsPerBlock, 1, 1), its dynamic shared memory, and a cluster
@@ -180,6 +194,10 @@ private:
   };
 
   std::unique_ptr<LoadedKernel> load(const AttentionSpec &spec, CUcontext ctx);
+  /// Loads `ck` (already checked) for `spec` (arch = the device's) in `ctx`.
+  std::unique_ptr<LoadedKernel> loadModule(std::shared_ptr<const CompiledKernel> ck,
+                                           const AttentionSpec &spec, CUcontext ctx,
+                                           std::string from);
   CUdeviceptr workspaceFor(CUcontext ctx, CUstream stream, uint64_t bytes);
 
   mutable std::shared_mutex cacheMutex_;
@@ -188,6 +206,8 @@ private:
   /// once while misses of different keys proceed in parallel.
   std::mutex pendingMutex_;
   std::unordered_map<Key, std::shared_ptr<std::mutex>, KeyHash> pending_;
+  /// Serializes loadPlan misses (a rare path: tools and tests).
+  std::mutex ownPlanMutex_;
 
   mutable std::mutex providersMutex_;
   std::vector<Provider> providers_;
