@@ -25,12 +25,17 @@
 // visible key produce zeros and lse = -inf. The output and LSE are stored
 // from registers.
 //
-// The kernel is persistent: the runtime launches at most one CTA per SM and
-// each CTA walks the tiles (query block, head, batch) blockIdx.x, + gridDim.x,
-// ... in the tile grid's order (query blocks fastest; with causal masking the
-// last, heaviest, block of a head first). The K/V ring and its barrier phases
-// run on across tiles, and a "Q empty" barrier lets the producer load the next
-// tile's Q and first K/V blocks while the consumers store this tile's output.
+// Without causal masking the kernel is persistent: the runtime launches at
+// most one CTA per SM and each CTA walks the tiles (query block, head, batch)
+// blockIdx.x, + gridDim.x, ... in the tile grid's order (query blocks
+// fastest). The K/V ring and its barrier phases run on across tiles, and a "Q
+// empty" barrier lets the producer load the next tile's Q and first K/V blocks
+// while the consumers store this tile's output (head sizes up to 128). With
+// causal masking tiles
+// differ in cost (the last, heaviest, block of a head goes first), and the
+// hardware's dynamic assignment of one CTA per tile balances them better than
+// a fixed stride: on the H200 the persistent causal kernel lost 10-33% on the
+// PEERS rows while the non-causal one gained up to 8% (docs/PERFORMANCE.md).
 //
 //===----------------------------------------------------------------------===//
 #include "attnjit/Kernels/OnlineSoftmax.h"
@@ -67,6 +72,11 @@ struct Sm90Geometry {
 
   static std::string compute(const AttentionSpec &spec, Sm90Geometry &g);
 };
+
+/// Whether the kernel walks tiles persistently (see the file comment). Only
+/// up to d = 128: at d = 256 the persistent kernel measured the same as one
+/// CTA per tile on the H200 while spilling 136 bytes.
+bool persistent(const AttentionSpec &spec) { return !spec.causal && spec.headDim <= 128; }
 
 KernelConfig flashSm90Config(const AttentionSpec &spec) {
   KernelConfig c = spec.config;
@@ -419,7 +429,7 @@ void FlashSm90Emitter::emitConsumerTile(const KernelFunction &fn) {
       sm90.mbarrierArrive(kEmpty(slotOf(n)));
       SmallVector<Value> pf = softmaxBlock(n, masked, s, rowMax, rowSum, factor);
       SmallVector<Value> p;
-      const bool latePack = masked && !firstPV;
+      const bool latePack = persistent(spec) && masked && !firstPV;
       if (!latePack)
         p = packP(pf);
       sm90.wgmmaWait(0);
@@ -462,33 +472,38 @@ void FlashSm90Emitter::emitConsumerTile(const KernelFunction &fn) {
       return pack(acc, rowMax, rowSum, {});
     };
 
-    // Block 1 is peeled (masked: it may be the last block), so that block
-    // 0's P V is issued with scale-d 0 in one place; blocks 2.. run in an
-    // unmasked then a masked loop.
     SmallVector<Value> state0 = pack(acc, rowMax, rowSum, p0);
-    auto oneBlock = scf::IfOp::create(b, loc, TypeRange(ValueRange(init)),
-                                      cmpi(arith::CmpIPredicate::eq, nEnd, ci32(1)), true);
-    {
-      OpBuilder::InsertionGuard g3(b);
-      b.setInsertionPointToStart(&oneBlock.getThenRegion().front());
-      scf::YieldOp::create(b, loc, lastPV(state0, /*firstPV=*/true));
-      b.setInsertionPointToStart(&oneBlock.getElseRegion().front());
-      SmallVector<Value> state = step(ci32(1), /*masked=*/true, /*firstPV=*/true, state0);
-      Value mid = maxsi(nNoMask, ci32(2));
-      state = emitLoop(ci32(2), mid, /*masked=*/false, state);
+    if (!persistent(spec)) {
+      // One tile per CTA: O starts from zeros, blocks 1.. run in an unmasked
+      // then a masked loop.
+      Value mid = maxsi(nNoMask, ci32(1));
+      SmallVector<Value> state = emitLoop(ci32(1), mid, /*masked=*/false, state0);
       state = emitLoop(mid, nEnd, /*masked=*/true, state);
       scf::YieldOp::create(b, loc, lastPV(state, /*firstPV=*/false));
+    } else {
+      // Persistent: zeros for O would be moves inside the tile loop, which
+      // ptxas counts against the wgmma pipeline (C7513); instead block 1 is
+      // peeled (masked: it may be the last block), so that block 0's P V is
+      // issued with scale-d 0 in one place; blocks 2.. run in an unmasked
+      // then a masked loop.
+      auto oneBlock = scf::IfOp::create(b, loc, TypeRange(ValueRange(init)),
+                                        cmpi(arith::CmpIPredicate::eq, nEnd, ci32(1)), true);
+      {
+        OpBuilder::InsertionGuard g3(b);
+        b.setInsertionPointToStart(&oneBlock.getThenRegion().front());
+        scf::YieldOp::create(b, loc, lastPV(state0, /*firstPV=*/true));
+        b.setInsertionPointToStart(&oneBlock.getElseRegion().front());
+        SmallVector<Value> state = step(ci32(1), /*masked=*/true, /*firstPV=*/true, state0);
+        Value mid = maxsi(nNoMask, ci32(2));
+        state = emitLoop(ci32(2), mid, /*masked=*/false, state);
+        state = emitLoop(mid, nEnd, /*masked=*/true, state);
+        scf::YieldOp::create(b, loc, lastPV(state, /*firstPV=*/false));
+      }
+      scf::YieldOp::create(b, loc, SmallVector<Value>(oneBlock.getResults()));
     }
-    scf::YieldOp::create(b, loc, SmallVector<Value>(oneBlock.getResults()));
 
     b.setInsertionPointToStart(&hasBlocks.getElseRegion().front());
-    SmallVector<Value> none(init.begin(), init.end());
-    {
-      SmallVector<Value> junk(DT * 4, LLVM::PoisonOp::create(b, loc, b.getF32Type()));
-      sm90.fenceOperands(junk);
-      std::copy(junk.begin(), junk.end(), none.begin());
-    }
-    scf::YieldOp::create(b, loc, none);
+    scf::YieldOp::create(b, loc, init);
   }
   SmallVector<Value> state(hasBlocks.getResults());
   // Every Q K^T of this tile completed: the producer may load the next Q.
@@ -556,6 +571,16 @@ void FlashSm90Emitter::computeTile(Value t) {
 }
 
 void FlashSm90Emitter::forEachTile(function_ref<void()> body) {
+  if (!persistent(spec)) {
+    // One tile per CTA: grid (query blocks, heads, batch), as the tile grid
+    // orders them.
+    Value bh = add(blockId(gpu::Dimension::y), mul(blockId(gpu::Dimension::z), numHeads));
+    tileIter = ci32(0);
+    kvBase = ci32(0);
+    computeTile(add(blockId(gpu::Dimension::x), mul(bh, numMBlocks)));
+    body();
+    return;
+  }
   auto forOp = scf::ForOp::create(b, loc, blockId(gpu::Dimension::x), numTiles,
                                   gridDim(gpu::Dimension::x), ValueRange{ci32(0), ci32(0)});
   OpBuilder::InsertionGuard guard(b);
@@ -637,7 +662,7 @@ public:
     out.sharedMemBytes = g.smemBytes;
     out.rowsPerCta = g.blockM;
     out.tensorMaps = true;
-    out.ctasPerSm = 1;
+    out.ctasPerSm = persistent(spec) ? 1 : 0;
     return {};
   }
   void emit(OpBuilder &b, Location loc, gpu::GPUModuleOp module,
