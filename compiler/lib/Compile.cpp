@@ -248,18 +248,23 @@ CompiledKernel compileAttention(const AttentionSpec &spec, const CompileOptions 
   CompiledKernel k;
   k.ptx = c.run(Stage::PTX);
   k.spec = c.spec;
-  // Most recipes emit one kernel, named after the spec, that covers one tile
-  // of rows (query rows; merge: token rows) of one head per CTA, with the
-  // signature of the variant's ABI table.
+  // Most recipes emit one kernel, named after the spec, with the signature of
+  // the variant's ABI table. It covers one tile of rows (query rows; merge:
+  // token rows) of one head per CTA, or, when persistent, walks such tiles.
   if (!c.shape.planKernels.empty()) {
     // Several kernels (Sage: reduce, quantize, attend) sharing a workspace
     // whose size the entry point computes from the shape.
     k.plan.kernels = c.shape.planKernels;
     k.plan.workspace.perLaunch = true;
   } else {
-    k.plan = singleTileGridPlan(c.spec.kernelName(), c.shape.threads, c.shape.sharedMemBytes,
-                                c.shape.rowsPerCta,
-                                abiParamKinds(c.spec.variant, c.shape.tensorMaps));
+    std::vector<ParamKind> params = abiParamKinds(c.spec.variant, c.shape.tensorMaps);
+    k.plan = c.shape.ctasPerSm > 0
+                 ? singlePersistentPlan(c.spec.kernelName(), c.shape.threads,
+                                        c.shape.sharedMemBytes, c.shape.rowsPerCta,
+                                        c.shape.ctasPerSm, std::move(params))
+                 : singleTileGridPlan(c.spec.kernelName(), c.shape.threads,
+                                      c.shape.sharedMemBytes, c.shape.rowsPerCta,
+                                      std::move(params));
   }
   k.cubin = std::move(c.cubin);
   k.abiVersion = abiVersion(c.spec.variant);

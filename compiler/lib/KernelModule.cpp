@@ -92,6 +92,7 @@ bool computeLaunchShape(const AttentionSpec &spec, LaunchShape &shape, std::stri
   shape.rowsPerCta = launch.rowsPerCta;
   shape.recipe = std::string(recipe->name());
   shape.tensorMaps = launch.tensorMaps;
+  shape.ctasPerSm = launch.ctasPerSm;
   shape.planKernels.clear();
   for (const kernels::RecipeKernel &k : launch.kernels) {
     KernelLaunchInfo info;

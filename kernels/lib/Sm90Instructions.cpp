@@ -126,7 +126,7 @@ void Sm90Instructions::wgmma(WgmmaOperand type, int n, Value descA, Value descB,
 }
 
 void Sm90Instructions::wgmmaRegA(WgmmaOperand type, int n, ArrayRef<Value> a, Value descB,
-                                 SmallVectorImpl<Value> &acc, bool transB) {
+                                 SmallVectorImpl<Value> &acc, bool transB, bool accumulate) {
   assert((type == WgmmaOperand::F16 || type == WgmmaOperand::BF16) &&
          "register A is taken for 16-bit operands only");
   assert(a.size() == 4 && int(acc.size()) == n / 2 && n % 8 == 0 && n >= 8 && n <= 256);
@@ -141,12 +141,13 @@ void Sm90Instructions::wgmmaRegA(WgmmaOperand type, int n, ArrayRef<Value> a, Va
     d += (i ? ", $" : "$") + std::to_string(i);
     constraints += "=f,";
   }
-  // scale-d is a predicate operand: always accumulate (callers start from
-  // zeros). It is set from immediates, as NVVM's own wgmma does: a register
-  // operand would be a move that LLVM may place after the warpgroup's
-  // wgmma.fence, where ptxas serializes every wgmma of the kernel (C7513).
+  // scale-d is a predicate operand, set from immediates as NVVM's own wgmma
+  // does: a register operand would be a move that LLVM may place after the
+  // warpgroup's wgmma.fence, where ptxas serializes every wgmma of the kernel
+  // (C7513). Without accumulation the accumulators in stay poison, for the
+  // same reason (see wgmma()).
   const int a0 = nAcc, desc = nAcc + 4;
-  std::string asmStr = "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n) +
+  std::string asmStr = std::string("{\n.reg .pred p;\nsetp.ne.b32 p, ") + (accumulate ? "1" : "0") + ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n) +
                        "k16.f32." + (type == WgmmaOperand::F16 ? "f16.f16" : "bf16.bf16") +
                        " {" + d + "}, {$" + std::to_string(a0) + ", $" + std::to_string(a0 + 1) +
                        ", $" + std::to_string(a0 + 2) + ", $" + std::to_string(a0 + 3) + "}, $" +
@@ -156,7 +157,12 @@ void Sm90Instructions::wgmmaRegA(WgmmaOperand type, int n, ArrayRef<Value> a, Va
     constraints += "," + std::to_string(i);
   SmallVector<Value> operands(a.begin(), a.end());
   operands.push_back(descB);
-  operands.append(acc.begin(), acc.end());
+  if (accumulate) {
+    operands.append(acc.begin(), acc.end());
+  } else {
+    Value poison = LLVM::PoisonOp::create(b, kb.loc, kb.f32);
+    operands.append(nAcc, poison);
+  }
   auto asmOp = LLVM::InlineAsmOp::create(b, kb.loc, structTy, operands, asmStr, constraints,
                                          /*has_side_effects=*/true, /*is_align_stack=*/false,
                                          LLVM::TailCallKind::None, LLVM::AsmDialectAttr(),

@@ -166,18 +166,27 @@ std::string checkCompiledKernel(const CompiledKernel &ck, const AttentionSpec &w
                        toString(ck.spec.variant), ck.abiVersion, abiVersion(ck.spec.variant));
   if (ck.spec.variant == Variant::Flash || ck.spec.variant == Variant::Sdpa ||
       ck.spec.variant == Variant::Merge || ck.spec.variant == Variant::Gemm) {
-    // launchFlash/launchSdpa/mergeAttentionStates/linear pass exactly the ABI table's
-    // arguments to one tile-grid kernel; any other plan would read garbage
-    // parameters.
+    // launchFlash/launchSdpa/mergeAttentionStates/linear pass exactly the ABI
+    // table's arguments to one kernel: a tile-grid kernel with the variant's
+    // table, or (flash) the sm_90a recipe's persistent kernel with
+    // kFlashSm90Params appended, which walks the tiles itself and must not
+    // get a tile grid. Any other plan would read garbage parameters.
     const KernelLaunchInfo &k = ck.plan.kernels.front();
-    if (ck.plan.kernels.size() != 1 || k.grid != GridPolicy::TileGrid)
-      return fmt::format("a {} kernel must have a one-kernel tile-grid plan, got: {}",
-                         toString(ck.spec.variant), ck.plan.summary());
     const bool mapsAllowed = ck.spec.variant == Variant::Flash || ck.spec.variant == Variant::Gemm;
-    if (k.params != abiParamKinds(ck.spec.variant) &&
-        (!mapsAllowed || k.params != abiParamKinds(ck.spec.variant, true)))
-      return fmt::format("its parameters ({}) are not the {} ABI table's", ck.plan.summary(),
-                         toString(ck.spec.variant));
+    const bool tiles = k.grid == GridPolicy::TileGrid &&
+                       (k.params == abiParamKinds(ck.spec.variant) ||
+                        (mapsAllowed && k.params == abiParamKinds(ck.spec.variant, true)));
+    const bool persistentFlash = ck.spec.variant == Variant::Flash &&
+                                 k.grid == GridPolicy::Persistent &&
+                                 k.params == abiParamKinds(Variant::Flash, true);
+    if (ck.plan.kernels.size() != 1 || !(tiles || persistentFlash))
+      return fmt::format("a {} kernel must be one kernel with the {} ABI table's parameters on "
+                         "a tile grid{}, got: {}",
+                         toString(ck.spec.variant), toString(ck.spec.variant),
+                         ck.spec.variant == Variant::Flash
+                             ? " (or those and the sm_90a parameters on a persistent grid)"
+                             : ck.spec.variant == Variant::Gemm ? " (or with its tensor maps)" : "",
+                         ck.plan.summary());
   }
   if (ck.spec.variant == Variant::Sage) {
     // sageAttention launches four tile-grid kernels with kSageParams each and
@@ -631,12 +640,14 @@ void KernelRuntime::launchFlash(const LoadedKernel &k, FlashLaunchArgs &args, in
     throw Error(ErrorKind::InvalidArgument,
                 fmt::format("launchFlash: kernel {} is not a flash kernel",
                             k.kernel->spec.kernelName()));
-  void *params[kNumFlashParams + kNumFlashTmaParams];
+  void *params[kNumFlashParams + kNumFlashSm90Params];
   args.fillParamPointers(params);
   // The sm_90a recipe's kernels also take TMA tensor maps of q, k and v
-  // (kFlashTmaParams documents their shape), encoded here for each call.
-  CUtensorMap maps[kNumFlashTmaParams];
-  if (k.kernel->plan.kernels.front().params.size() == kNumFlashParams + kNumFlashTmaParams) {
+  // (kFlashSm90Params documents their shape), encoded here for each call,
+  // and the batch size.
+  CUtensorMap maps[kNumFlashTmaMaps];
+  int32_t numBatch = batch;
+  if (k.kernel->plan.kernels.front().params.size() == kNumFlashParams + kNumFlashSm90Params) {
     const AttentionSpec &spec = k.kernel->spec;
     const int kvHeads = args.numHeads / std::max(args.headRatio, 1);
     auto encode = [&](const void *ptr, int64_t seq, int heads, int64_t rowStride,
@@ -672,8 +683,9 @@ void KernelRuntime::launchFlash(const LoadedKernel &k, FlashLaunchArgs &args, in
                      args.kBatchStride, spec.config.blockN, "k");
     maps[2] = encode(args.v, args.seqlenK, kvHeads, args.vRowStride, args.vHeadStride,
                      args.vBatchStride, spec.config.blockN, "v");
-    for (size_t i = 0; i < kNumFlashTmaParams; ++i)
+    for (size_t i = 0; i < kNumFlashTmaMaps; ++i)
       params[kNumFlashParams + i] = &maps[i];
+    params[kNumFlashParams + kNumFlashTmaMaps] = &numBatch;
   }
   launch(k, 0, params, LaunchDims{args.seqlenQ, args.numHeads, batch}, stream);
 }

@@ -65,7 +65,7 @@ std::vector<ParamKind> abiParamKinds(Variant variant, bool tensorMaps) {
     for (const AbiParam &p : kSdpaExtraParams)
       kinds.push_back(toParamKind(p.type));
   if (tensorMaps && variant == Variant::Flash)
-    for (const AbiParam &p : kFlashTmaParams)
+    for (const AbiParam &p : kFlashSm90Params)
       kinds.push_back(toParamKind(p.type));
   return kinds;
 }
@@ -142,6 +142,10 @@ GridDims computeGrid(const KernelLaunchInfo &k, const LaunchDims &dims, int smCo
                             "ctasPerSm {}",
                             smCount, k.ctasPerSm));
     x = int64_t(smCount) * k.ctasPerSm;
+    // With rows per tile known, no more CTAs than tiles.
+    if (k.blockRows > 0 && dims.rows > 0 && dims.heads > 0 && dims.batch > 0)
+      x = std::min<int64_t>(x, (dims.rows + k.blockRows - 1) / k.blockRows * dims.heads *
+                                   dims.batch);
     // A persistent grid is as large as the machine holds; fewer CTAs only
     // lengthen each one's loop, so round down to whole clusters.
     if (k.cluster.x > 1)
@@ -248,6 +252,15 @@ LaunchPlan singleTileGridPlan(std::string entryName, int threadsPerBlock, int sh
   k.params = std::move(params);
   LaunchPlan plan;
   plan.kernels.push_back(std::move(k));
+  return plan;
+}
+
+LaunchPlan singlePersistentPlan(std::string entryName, int threadsPerBlock, int sharedMemBytes,
+                                int blockRows, int ctasPerSm, std::vector<ParamKind> params) {
+  LaunchPlan plan = singleTileGridPlan(std::move(entryName), threadsPerBlock, sharedMemBytes,
+                                       blockRows, std::move(params));
+  plan.kernels.front().grid = GridPolicy::Persistent;
+  plan.kernels.front().ctasPerSm = ctasPerSm;
   return plan;
 }
 

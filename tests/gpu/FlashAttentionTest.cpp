@@ -2,8 +2,9 @@
 //
 // Part of attnjit. Every head size x causal x dtype kernel, each run on shapes
 // that rotate through GQA ratios (1, 4, 8), layouts (BSHD, BHSD, a slice of a
-// fused qkv tensor), sequence lengths (1, 17, 127, 128, 129, 1000) and
-// Sq != Sk, against a float64 CPU reference. Output is poisoned first and every
+// fused qkv tensor), sequence lengths (1, 17, 127, 128, 129, 1000; 4097 and
+// grids of several tiles per CTA in a test of their own) and Sq != Sk,
+// against a float64 CPU reference. Output is poisoned first and every
 // element must be written; inputs are fresh random values each run.
 //
 //===----------------------------------------------------------------------===//
@@ -224,6 +225,65 @@ TEST_CASE("flash kernels match a float64 reference for every head size", "[gpu][
     }
   }
   std::printf("flash correctness: %d runs over %zu kernels\n", runs, specs.size());
+}
+
+TEST_CASE("flash kernels walk many tiles per CTA (persistent grids) and long rows",
+          "[gpu][flash]") {
+  // The sm_90a kernel is persistent: with more tiles (query block, head,
+  // batch) than SMs each CTA walks several, carrying its K/V ring and barrier
+  // phases across tiles of different lengths (causal, Sq != Sk, tails). The
+  // shapes of the test above have fewer tiles than an H200 has SMs; these
+  // have 3-6 per CTA. 4097 covers a length just past a power of two.
+  struct Big {
+    int64_t batch, heads, kvHeads, seqQ, seqK;
+  };
+  const Big shapes[] = {{8, 16, 2, 257, 200}, {6, 16, 16, 200, 513}, {1, 1, 1, 4097, 4097}};
+  Stream stream;
+  int runs = 0;
+  for (int d : {64, 128})
+    for (bool causal : {false, true})
+      for (const Big &b : shapes) {
+        if (b.seqQ > 1000 && d != 64)
+          continue; // the float64 reference of 4097^2 is slow; one head size covers it
+        AttnShape s;
+        s.batch = b.batch;
+        s.heads = b.heads;
+        s.kvHeads = b.kvHeads;
+        s.seqQ = b.seqQ;
+        s.seqK = b.seqK;
+        s.headDim = d;
+        s.causal = causal;
+        AttentionInputs in = makeAttentionInputs(s, DType::BF16, freshSeed());
+        DeviceBuffer lse = poisonedBuffer(size_t(s.batch * s.heads * s.seqQ) * 4);
+        FlashOptions opts;
+        opts.causal = causal;
+        opts.lse = static_cast<float *>(lse.data());
+        flashAttention(in.qView(), in.kView(), in.vView(), in.outView(), opts, stream);
+        stream.sync();
+        std::vector<double> refLse;
+        std::vector<double> ref = in.reference(&refLse);
+        std::vector<uint16_t> raw = download<uint16_t>(in.out);
+        Accuracy acc = compareToReference(ref, decode16(raw, DType::BF16));
+        INFO("d=" << d << " " << s.str() << ": " << acc.str());
+        CHECK(countUnwritten(raw) == 0);
+        CHECK(acc.nonFinite == 0);
+        CHECK(acc.relativeL2 <= 1e-2);
+        CHECK(acc.cosine >= 0.9999);
+        std::vector<float> gotLse = download<float>(lse);
+        double worst = 0;
+        bool infOk = true;
+        for (size_t i = 0; i < refLse.size(); ++i) {
+          if (std::isinf(refLse[i]))
+            infOk = infOk && std::isinf(gotLse[i]) && gotLse[i] < 0;
+          else
+            worst = std::max(worst, std::abs(double(gotLse[i]) - refLse[i]));
+        }
+        INFO("lse max abs error " << worst);
+        CHECK(infOk);
+        CHECK(worst < 1e-3);
+        ++runs;
+      }
+  std::printf("flash many-tile runs: %d\n", runs);
 }
 
 TEST_CASE("flash kernels are capturable in a CUDA graph and honour the scale",

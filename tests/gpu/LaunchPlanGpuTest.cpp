@@ -100,7 +100,9 @@ TEST_CASE("a two-kernel plan: by-value tensor map, cluster launch, workspace",
   KernelParamPack p1(lk.kernel->plan.kernels[1]);
   p1.setPtr(0, reinterpret_cast<void *>(static_cast<uintptr_t>(ws)));
   rt.launch(lk, 0, p0, LaunchDims{64, 1, 1}, stream);
-  rt.launch(lk, 1, p1, LaunchDims{64, 1, 1}, stream);
+  // A persistent grid has no more CTAs than tiles (one row each here): give
+  // it more tiles than SMs.
+  rt.launch(lk, 1, p1, LaunchDims{4 * info.smCount, 1, 1}, stream);
   stream.sync();
 
   std::vector<uint8_t> host(256 + perLaunch);

@@ -60,7 +60,7 @@ module attributes {attn.target = "sm_80"} {
 // and wgmma (S from shared memory; P V with P in registers, inline PTX).
 // CHECK-LABEL: func.func @flash_d128_sm90a
 // CHECK: gpu.func @attnjit_flash_d128_causal_bf16_sm90a
-// CHECK-SAME: %arg22: !llvm.ptr, %arg23: !llvm.ptr, %arg24: !llvm.ptr) kernel
+// CHECK-SAME: %arg22: !llvm.ptr, %arg23: !llvm.ptr, %arg24: !llvm.ptr, %arg25: i32) kernel
 // CHECK-SAME: attnjit.tensor_map_args = array<i32: 22, 23, 24>
 // CHECK-SAME: nvvm.maxntid = array<i32: 384, 1, 1>
 // CHECK: nvvm.mbarrier.init

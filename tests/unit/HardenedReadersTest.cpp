@@ -222,7 +222,7 @@ TEST_CASE("Checksum-valid cache entries with out-of-range metadata are refused",
   expect([&](auto &m) {
     m["spec"] = "variant=flash;head_dim=128;causal=1;dtype=bf16;arch=sm_86;block_m=4096";
   }, "config: fields must be at most 1024");
-  expect([&](auto &m) { m["abi_version"] = 7; }, "abi_version 7, this runtime's flash ABI is 1");
+  expect([&](auto &m) { m["abi_version"] = 7; }, "abi_version 7, this runtime's flash ABI is 2");
   expect([&](auto &m) { m["plan"]["kernels"] = nlohmann::json::array(); }, "no kernels");
 }
 

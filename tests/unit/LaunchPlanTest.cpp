@@ -346,6 +346,16 @@ TEST_CASE("Grids follow the plan's policy", "[plan]") {
   persistent.ctasPerSm = 1;
   CHECK(computeGrid(persistent, {1, 1, 1}, 130) == GridDims{128, 1, 1});
   requireBadField([&] { computeGrid(persistent, {1, 1, 1}, 0); }, "smCount > 0");
+  // With its tile height known, no more CTAs than tiles.
+  persistent.cluster = ClusterShape{};
+  persistent.blockRows = 128;
+  CHECK(computeGrid(persistent, {1000, 4, 2}, 132) == GridDims{64, 1, 1});
+  CHECK(computeGrid(persistent, {1024, 32, 16}, 132) == GridDims{132, 1, 1});
+  CHECK(singlePersistentPlan("f", 384, 1024, 128, 1, abiParamKinds(Variant::Flash, true))
+            .validate()
+            .empty());
+  CHECK(singlePersistentPlan("f", 384, 1024, 128, 1, {}).kernels[0].grid ==
+        GridPolicy::Persistent);
 }
 
 TEST_CASE("Plan validation names the kernel and the field", "[plan]") {

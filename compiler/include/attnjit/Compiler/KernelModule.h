@@ -37,6 +37,8 @@ struct LaunchShape {
   std::string recipe; ///< the recipe's name
   /// The kernel takes TMA tensor maps after its ABI table (abiParamKinds).
   bool tensorMaps = false;
+  /// > 0: persistent, this many CTAs per SM (RecipeLaunch::ctasPerSm).
+  int ctasPerSm = 0;
   /// A plan of several kernels (Sage), in launch order, each with the
   /// variant's ABI table and a per-launch workspace; empty for one kernel.
   std::vector<KernelLaunchInfo> planKernels;

@@ -15,7 +15,7 @@
 
 namespace attnjit {
 
-inline constexpr int kFlashAbiVersion = 1;
+inline constexpr int kFlashAbiVersion = 2;
 
 /// Types of kernel parameters. TensorMap is a CUtensorMap passed by value
 /// (`.param .align 64 .b8 name[128]`), for TMA kernels; no table uses it yet,
@@ -44,17 +44,25 @@ inline constexpr AbiParam kFlashParams[] = {
 inline constexpr size_t kNumFlashParams = sizeof(kFlashParams) / sizeof(kFlashParams[0]);
 
 /// Parameters the sm_90a flash recipe appends to kFlashParams: TMA tensor maps
-/// of q, k and v (CUtensorMap by value). Each describes its tensor as rank 4,
-/// dimensions (head_dim, seq, heads, batch) innermost first with the byte
-/// strides of the row, head and batch; a box of (64, block_m) for q and
-/// (64, block_n) for k and v; 128-byte swizzle; out-of-bounds elements read as
-/// zeros. Head sizes below a multiple of 64 read zero columns. The output and
-/// LSE are written through the plain pointers and strides of kFlashParams.
-/// Kernels with these parameters say so in their launch plan; the table's
-/// addition changed no existing signature, so kFlashAbiVersion stays.
-inline constexpr AbiParam kFlashTmaParams[] = {
-    {"tm_q", AbiType::TensorMap}, {"tm_k", AbiType::TensorMap}, {"tm_v", AbiType::TensorMap}};
-inline constexpr size_t kNumFlashTmaParams = sizeof(kFlashTmaParams) / sizeof(kFlashTmaParams[0]);
+/// of q, k and v (CUtensorMap by value), then the batch size. Each map
+/// describes its tensor as rank 4, dimensions (head_dim, seq, heads, batch)
+/// innermost first with the byte strides of the row, head and batch; a box of
+/// (64, block_m) for q and (64, block_n) for k and v; 128-byte swizzle;
+/// out-of-bounds elements read as zeros. Head sizes below a multiple of 64 read
+/// zero columns. The output and LSE are written through the plain pointers and
+/// strides of kFlashParams. The kernel is persistent: its grid is what the GPU
+/// holds at once, and each CTA walks the tiles (query block, head, batch),
+/// which it counts from seqlen_q, num_heads and num_batch. Kernels with these
+/// parameters say so in their launch plan. Version 2 added num_batch (version
+/// 1's sm_90a kernels took their batch from the grid).
+inline constexpr AbiParam kFlashSm90Params[] = {{"tm_q", AbiType::TensorMap},
+                                                {"tm_k", AbiType::TensorMap},
+                                                {"tm_v", AbiType::TensorMap},
+                                                {"num_batch", AbiType::I32}};
+inline constexpr size_t kNumFlashSm90Params =
+    sizeof(kFlashSm90Params) / sizeof(kFlashSm90Params[0]);
+/// Of those, the tensor maps (the first three).
+inline constexpr size_t kNumFlashTmaMaps = 3;
 /// Columns of one TMA box (128 bytes of 16-bit elements, the 128B swizzle's row).
 inline constexpr int kFlashTmaBoxCols = 64;
 

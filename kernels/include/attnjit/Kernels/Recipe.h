@@ -49,8 +49,11 @@ struct RecipeLaunch {
   /// rows (attention) or token rows (merge).
   int rowsPerCta = 0;
   /// The kernel's signature is its variant's ABI table followed by TMA tensor
-  /// maps (kFlashTmaParams, kGemmTmaParams), which the launcher encodes per call.
+  /// maps (kFlashSm90Params, kGemmTmaParams), which the launcher encodes per call.
   bool tensorMaps = false;
+  /// > 0: a persistent kernel (GridPolicy::Persistent) with this many CTAs per
+  /// SM, each walking tiles of rowsPerCta rows; 0: one CTA per tile.
+  int ctasPerSm = 0;
   /// A plan of several kernels (Sage: reduce, quantize, attend), in launch
   /// order, each with the variant's ABI table as its signature and sharing a
   /// workspace whose size the entry point computes per launch. Empty for a

@@ -79,15 +79,17 @@ public:
   /// Fragments.h, one 16-row group per warp).
   void wgmma(WgmmaOperand type, int n, mlir::Value descA, mlir::Value descB,
              llvm::SmallVectorImpl<mlir::Value> &acc, bool accumulate);
-  /// acc += A * B, one warpgroup, m64nNk16 (f16/bf16) with A from registers:
+  /// acc (+)= A * B, one warpgroup, m64nNk16 (f16/bf16) with A from registers:
   /// `a` holds each thread's four packed 16-bit pairs in mma.sync's m16n8k16
   /// A layout (rows 16 w .. 16 w + 15 for warp w of the group), so an
   /// accumulator fragment packed to 16 bits feeds it unchanged. B is read
   /// through `descB`; `transB` takes it MN-major (N contiguous, e.g. V of
   /// P V) instead of K-major. NVVM's wgmma op has no register-A form, so this
   /// one instruction is inline PTX, as NVVM's own wgmma lowering is.
+  /// Without `accumulate` (scale-d 0) acc = A * B and the accumulators in
+  /// are not read.
   void wgmmaRegA(WgmmaOperand type, int n, llvm::ArrayRef<mlir::Value> a, mlir::Value descB,
-                 llvm::SmallVectorImpl<mlir::Value> &acc, bool transB);
+                 llvm::SmallVectorImpl<mlir::Value> &acc, bool transB, bool accumulate = true);
 
   /// Keeps the compiler from moving work across an asynchronous MMA's wait:
   /// an empty inline asm that reads and rewrites each value (f32 or i32), so

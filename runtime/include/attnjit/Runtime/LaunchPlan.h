@@ -77,9 +77,9 @@ std::optional<ParamKind> parseParamKind(std::string_view s);
 /// kFlashParams for flash, kFlashParams + kSdpaExtraParams for SDPA,
 /// kMergeParams for merge, kGemmParams for gemm, kSageParams for each of the
 /// four kernels of a Sage plan (SageKernelABI.h).
-/// `tensorMaps`: the flash table followed by kFlashTmaParams (the sm_90a
-/// flash recipe's signature), the gemm table followed by kGemmTmaParams (the
-/// sm_90a GEMM recipe's); flash and gemm only.
+/// `tensorMaps`: the flash table followed by kFlashSm90Params (the sm_90a
+/// flash recipe's signature: tensor maps and the batch size), the gemm table
+/// followed by kGemmTmaParams (the sm_90a GEMM recipe's); flash and gemm only.
 std::vector<ParamKind> abiParamKinds(Variant variant, bool tensorMaps = false);
 /// The ABI version of `variant`'s table (kFlashAbiVersion, kSdpaAbiVersion,
 /// kMergeAbiVersion; 0 without a table). A cached kernel of another version is
@@ -108,7 +108,8 @@ enum class GridPolicy : uint8_t {
   /// (ceil(rows / blockRows), heads, batch): one CTA per tile of rows of one
   /// head of one batch entry (today's flash and SDPA kernels).
   TileGrid,
-  /// (smCount * ctasPerSm, 1, 1), rounded down to a multiple of the cluster's
+  /// (smCount * ctasPerSm, 1, 1), at most one CTA per tile when blockRows is
+  /// set (ceil(rows / blockRows) * heads * batch tiles), rounded down to a multiple of the cluster's
   /// x: the kernel loops over the tiles itself (heaviest causal tiles first).
   Persistent,
 };
@@ -158,7 +159,7 @@ struct KernelLaunchInfo {
   int threadsPerBlock = 0; ///< block (threadsPerBlock, 1, 1)
   int sharedMemBytes = 0;  ///< dynamic shared memory per CTA
   GridPolicy grid = GridPolicy::TileGrid;
-  int blockRows = 0;       ///< TileGrid: rows per CTA along x (unused otherwise)
+  int blockRows = 0;       ///< TileGrid: rows per CTA along x; Persistent: rows per tile (0: unknown)
   int ctasPerSm = 0;       ///< Persistent: CTAs per SM (unused otherwise)
   ClusterShape cluster;
   std::vector<ParamKind> params; ///< the kernel's signature, in order
@@ -202,6 +203,10 @@ struct LaunchPlan {
 /// The one-kernel TileGrid plan of today's flash and SDPA kernels.
 LaunchPlan singleTileGridPlan(std::string entryName, int threadsPerBlock, int sharedMemBytes,
                               int blockRows, std::vector<ParamKind> params);
+/// The one-kernel Persistent plan of the sm_90a flash recipe: `ctasPerSm` CTAs
+/// per SM, no more than the tiles of `blockRows` rows.
+LaunchPlan singlePersistentPlan(std::string entryName, int threadsPerBlock, int sharedMemBytes,
+                                int blockRows, int ctasPerSm, std::vector<ParamKind> params);
 
 /// The grid of `k` for `dims` on a device with `smCount` SMs. Throws
 /// Error(InvalidArgument) naming the kernel, the shape and the limit when the
